@@ -1,0 +1,6 @@
+//! cts-audit: read exported Huawei Cloud CTS audit trails, name every Billing
+//! Center operation they record, and flag the sensitive ones.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod catalog;
