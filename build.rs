@@ -110,9 +110,90 @@ fn main() {
     )
     .unwrap();
 
+    let mut resource_types = phf_codegen::Set::new();
+    let billing_types: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.scope == vocab::Scope::Billing)
+        .map(|r| r.resource_type.as_str())
+        .collect();
+    for resource_type in billing_types {
+        resource_types.entry(resource_type);
+    }
+    writeln!(
+        code,
+        "/// Resource types documented for billing-scope entries."
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub(crate) static BILLING_RESOURCE_TYPES: phf::Set<&'static str> = {};",
+        resource_types.build()
+    )
+    .unwrap();
+
+    write_error_codes(&manifest, &mut code);
+
     let out =
         PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("catalog.rs");
     if let Err(err) = std::fs::write(&out, code) {
         fail(&out, 0, &format!("cannot write generated code: {err}"));
     }
+}
+
+/// Compiles catalog/errors/*.csv (`code,http,meaning,source`) into a phf map.
+fn write_error_codes(manifest: &Path, code: &mut String) {
+    let dir = manifest.join("catalog/errors");
+    println!("cargo::rerun-if-changed=catalog/errors");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut map = phf_codegen::Map::new();
+    let mut seen = HashSet::new();
+    for file in &files {
+        let shown = file.strip_prefix(manifest).unwrap_or(file);
+        let mut reader = csv::Reader::from_path(file)
+            .unwrap_or_else(|err| fail(shown, 0, &format!("cannot read: {err}")));
+        for record in reader.records() {
+            let record = record.unwrap_or_else(|err| {
+                fail(
+                    shown,
+                    err.position().map_or(0, |p| p.line()),
+                    &format!("malformed row: {err}"),
+                )
+            });
+            let line = record.position().map_or(0, |p| p.line());
+            let (Some(name), Some(http), Some(meaning)) =
+                (record.get(0), record.get(1), record.get(2))
+            else {
+                fail(shown, line, "expected code,http,meaning,source");
+            };
+            let http: u16 = http.parse().unwrap_or_else(|_| {
+                fail(
+                    shown,
+                    line,
+                    &format!("HTTP status {http:?} is not a number"),
+                )
+            });
+            if !seen.insert(name.to_owned()) {
+                fail(shown, line, &format!("duplicate error code {name}"));
+            }
+            map.entry(
+                name.to_owned(),
+                &format!("ErrorCode {{ code: {name:?}, http: {http}, meaning: {meaning:?} }}"),
+            );
+        }
+    }
+    writeln!(code, "/// Documented service error codes (CBC.*).").unwrap();
+    writeln!(
+        code,
+        "pub(crate) static ERROR_CODES: phf::Map<&'static str, ErrorCode> = {};",
+        map.build()
+    )
+    .unwrap();
 }

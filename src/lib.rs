@@ -4,3 +4,8 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod classify;
+pub mod input;
+pub mod report;
+pub mod scan;
+pub mod trace;

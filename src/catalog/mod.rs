@@ -44,6 +44,28 @@ pub struct Entry {
     pub source: &'static str,
 }
 
+/// A documented service error code, e.g. `CBC.0151`.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct ErrorCode {
+    /// The code as it appears in a response, e.g. `CBC.99005003`.
+    pub code: &'static str,
+    /// The HTTP status documented with it.
+    pub http: u16,
+    /// What it means.
+    pub meaning: &'static str,
+}
+
+/// The documented meaning of a service error code.
+///
+/// ```
+/// let denied = cts_audit::catalog::error_code("CBC.0151").unwrap();
+/// assert_eq!((denied.http, denied.meaning), (403, "access denied"));
+/// assert!(cts_audit::catalog::error_code("CBC.1").is_none());
+/// ```
+pub fn error_code(code: &str) -> Option<&'static ErrorCode> {
+    ERROR_CODES.get(code)
+}
+
 include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
 /// Every entry documented under `trace_name`, in catalog order; empty when
@@ -71,6 +93,17 @@ pub fn lookup_for(trace_name: &str, resource_type: &str) -> Option<&'static Entr
     lookup(trace_name)
         .iter()
         .find(|entry| entry.resource_type == resource_type)
+}
+
+/// True when some billing-scope entry is documented under `resource_type`
+/// (`bill`, `balance`, `cloudresouce`, ...).
+///
+/// ```
+/// assert!(cts_audit::catalog::is_billing_resource_type("cloudresouce"));
+/// assert!(!cts_audit::catalog::is_billing_resource_type("ecs"));
+/// ```
+pub fn is_billing_resource_type(resource_type: &str) -> bool {
+    BILLING_RESOURCE_TYPES.contains(resource_type)
 }
 
 /// Every entry, in catalog order (files sorted by name, rows in file order).

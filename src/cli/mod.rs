@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `cts-audit` binary.
 
 mod catalog_cmd;
+mod scan_cmd;
 mod table;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Read exported traces, classify every record, report the sensitive ones.
+    Scan(scan_cmd::ScanArgs),
     /// List the catalog of known operations.
     Catalog(catalog_cmd::CatalogArgs),
 }
@@ -52,6 +55,7 @@ pub fn run() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Scan(args) => scan_cmd::run(&args),
         Command::Catalog(args) => catalog_cmd::run(&args),
     };
     match result {

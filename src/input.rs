@@ -1,0 +1,572 @@
+//! Finding, opening and splitting exported trace files.
+//!
+//! The path a record takes: [`find`] walks the paths given, in sorted order;
+//! [`open`] sniffs gzip by its magic bytes; [`Container::detect`] tells an
+//! array, JSON lines and a single document apart by content; and
+//! [`read_units`] cuts the stream into [`Unit`]s of whole records, in bounded
+//! blocks, for the workers.
+
+use memchr::memchr_iter;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Size of one block of records handed to a worker.
+pub const BLOCK_BYTES: usize = 4 << 20;
+
+/// A single JSON document (API page, event, pretty-printed trace) is read
+/// whole; past this size it is refused rather than exhausting memory.
+pub const MAX_DOCUMENT_BYTES: usize = 512 << 20;
+
+/// One input to read: a file found under the paths given, or stdin (`-`).
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    /// The path as found; `-` for stdin.
+    pub path: PathBuf,
+    /// Size on disk (compressed), 0 for stdin.
+    pub size: u64,
+    /// The name marks it as an OBS integrity digest, not traces.
+    pub is_digest: bool,
+}
+
+impl InputFile {
+    /// True for standard input.
+    pub fn is_stdin(&self) -> bool {
+        self.path.as_os_str() == "-"
+    }
+}
+
+/// Integrity digests are named `…_CloudTrace-Digest_…` and live under `Digest/`.
+pub fn is_digest_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.contains("CloudTrace-Digest"))
+}
+
+/// Walks `paths` (files, directories recursively, or `-`) in sorted order.
+/// Paths that cannot be read are returned as `(path, message)`.
+///
+/// ```
+/// let (files, problems) = cts_audit::input::find(&["samples".into()]);
+/// assert!(problems.is_empty());
+/// assert!(files.iter().all(|f| !f.path.as_os_str().is_empty()));
+/// ```
+pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            files.push(InputFile {
+                path: path.clone(),
+                size: 0,
+                is_digest: false,
+            });
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
+            match entry {
+                Ok(entry) if entry.file_type().is_file() => {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    let is_digest = is_digest_name(entry.path());
+                    files.push(InputFile {
+                        path: entry.into_path(),
+                        size,
+                        is_digest,
+                    });
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let at = err
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| path.clone());
+                    let message = err
+                        .io_error()
+                        .map_or_else(|| err.to_string(), ToString::to_string);
+                    problems.push((at, message));
+                }
+            }
+        }
+    }
+    (files, problems)
+}
+
+/// Opens an input, decompressing gzip (several members allowed) when the
+/// content starts with its magic bytes, whatever the file is called.
+pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
+    let raw: Box<dyn Read + Send> = if input.is_stdin() {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(&input.path)?)
+    };
+    let mut buffered = BufReader::with_capacity(256 << 10, raw);
+    let head = buffered.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+/// How the records of a file are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// A JSON array of traces (OBS transfer files), compact or pretty.
+    Array,
+    /// One JSON value per line (LTS).
+    Lines,
+    /// One or more whole JSON values: an API page, a FunctionGraph event, a
+    /// single (possibly pretty-printed) trace.
+    Document,
+}
+
+impl Container {
+    /// Detects the layout from the first bytes of the content (after a BOM
+    /// and white space). `None` when there is nothing but white space.
+    ///
+    /// ```
+    /// use cts_audit::input::Container;
+    /// assert_eq!(Container::detect(b"\xEF\xBB\xBF [{\"trace_id\":\"a\"}]"), Some(Container::Array));
+    /// assert_eq!(Container::detect(b"{\"a\":1}\r\n{\"a\":2}\n"), Some(Container::Lines));
+    /// assert_eq!(Container::detect(b"{\n  \"traces\": []\n}"), Some(Container::Document));
+    /// assert_eq!(Container::detect(b"  \n"), None);
+    /// ```
+    pub fn detect(head: &[u8]) -> Option<Container> {
+        let text = strip_bom(head);
+        let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+        let text = &text[start..];
+        match text[0] {
+            b'[' => Some(Container::Array),
+            b'{' => {
+                let first_line = &text[..memchr::memchr(b'\n', text).unwrap_or(text.len())];
+                if first_line.trim_ascii_end().ends_with(b"}") {
+                    Some(Container::Lines)
+                } else {
+                    Some(Container::Document)
+                }
+            }
+            // Anything else is not JSON we know; let the line reader report it.
+            _ => Some(Container::Lines),
+        }
+    }
+}
+
+/// Drops a UTF-8 byte-order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// A block of whole records from one file, ready for a worker.
+#[derive(Debug)]
+pub struct Unit {
+    /// Index of the file in the scan's file list.
+    pub file: usize,
+    /// How to find the records in `bytes`.
+    pub layout: Layout,
+    /// The bytes of whole records.
+    pub bytes: Vec<u8>,
+}
+
+/// Where the records of a [`Unit`] are.
+#[derive(Debug)]
+pub enum Layout {
+    /// One record per line; the first line of `bytes` is this (1-based) line.
+    Lines {
+        /// Line number of the unit's first line.
+        first_line: u64,
+    },
+    /// Array elements at these byte ranges; the first is element `first_index` (1-based).
+    Elements {
+        /// Number of the unit's first element.
+        first_index: u64,
+        /// Byte ranges of the elements within `bytes`.
+        ranges: Vec<(u32, u32)>,
+    },
+    /// One or more whole JSON values.
+    Document,
+}
+
+/// Something wrong with a file as a whole, or with the bytes at its end.
+#[derive(Debug)]
+pub struct ReadProblem {
+    /// The record or line it concerns, when known (`line 7`, `record 3`).
+    pub location: Option<String>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Reads `reader` to the end, handing whole-record [`Unit`]s of about
+/// [`BLOCK_BYTES`] to `emit`. Returns the problems met: a read error (a
+/// truncated gzip, say) ends the file, but the records before it are emitted.
+/// Returns `Ok(None)` container when the content was empty.
+pub fn read_units(
+    file: usize,
+    reader: &mut dyn Read,
+    emit: &mut dyn FnMut(Unit),
+) -> (Option<Container>, Vec<ReadProblem>) {
+    let mut problems = Vec::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + (64 << 10));
+    let mut eof = false;
+    // Fill until the container can be told, or the input ends.
+    let container = loop {
+        match fill(reader, &mut buf, 64 << 10) {
+            Ok(0) => {
+                eof = true;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                problems.push(ReadProblem {
+                    location: None,
+                    message: read_error(&err, buf.len() as u64),
+                });
+                eof = true;
+            }
+        }
+        let detected = Container::detect(&buf);
+        let undecided = matches!(detected, Some(Container::Lines | Container::Document))
+            && memchr::memchr(b'\n', strip_bom(&buf).trim_ascii_start()).is_none();
+        if eof || (detected.is_some() && !undecided) {
+            break detected;
+        }
+    };
+    let Some(container) = container else {
+        return (None, problems);
+    };
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        buf.drain(..3);
+    }
+    let mut cutter = match container {
+        Container::Lines => Cutter::Lines { next_line: 1 },
+        Container::Array => Cutter::Array(ArrayScanner {
+            next_index: 1,
+            ..ArrayScanner::default()
+        }),
+        Container::Document => Cutter::Document,
+    };
+    let mut consumed: u64 = 0;
+    loop {
+        if !eof && (buf.len() < BLOCK_BYTES || matches!(cutter, Cutter::Document)) {
+            let want = if matches!(cutter, Cutter::Document) {
+                1 << 20
+            } else {
+                BLOCK_BYTES - buf.len().min(BLOCK_BYTES) + 1
+            };
+            match fill(reader, &mut buf, want) {
+                Ok(0) => eof = true,
+                Ok(_) => {}
+                Err(err) => {
+                    problems.push(ReadProblem {
+                        location: None,
+                        message: read_error(&err, consumed + buf.len() as u64),
+                    });
+                    eof = true;
+                }
+            }
+            if matches!(cutter, Cutter::Document) && buf.len() > MAX_DOCUMENT_BYTES {
+                problems.push(ReadProblem {
+                    location: None,
+                    message: format!(
+                        "a single JSON document over {} MiB; export it as JSON lines or an array",
+                        MAX_DOCUMENT_BYTES >> 20
+                    ),
+                });
+                return (Some(container), problems);
+            }
+            if !eof && buf.len() < BLOCK_BYTES {
+                continue;
+            }
+            if !eof && matches!(cutter, Cutter::Document) {
+                continue;
+            }
+        }
+        let (unit, rest) = cutter.cut(file, &mut buf, eof, &mut problems);
+        consumed += unit.as_ref().map_or(0, |u| u.bytes.len() as u64);
+        if let Some(unit) = unit {
+            emit(unit);
+        }
+        buf = rest;
+        if eof {
+            break;
+        }
+    }
+    (Some(container), problems)
+}
+
+/// Reads up to `want` more bytes into `buf`; returns how many were read.
+fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    let start = buf.len();
+    let mut total = 0;
+    while total < want {
+        match reader.take((want - total) as u64).read_to_end(buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    debug_assert_eq!(buf.len() - start, total);
+    Ok(total)
+}
+
+fn read_error(err: &io::Error, at: u64) -> String {
+    match err.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            format!("truncated input (gzip stream ends early) after {at} bytes")
+        }
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+            format!("corrupt compressed data after {at} bytes: {err}")
+        }
+        _ => format!("read error after {at} bytes: {err}"),
+    }
+}
+
+/// Cuts a growing buffer at the last whole record.
+enum Cutter {
+    Lines { next_line: u64 },
+    Array(ArrayScanner),
+    Document,
+}
+
+impl Cutter {
+    /// Splits `buf` into a unit of whole records and the remainder. At end of
+    /// input, a trailing partial record is reported as a problem.
+    fn cut(
+        &mut self,
+        file: usize,
+        buf: &mut Vec<u8>,
+        eof: bool,
+        problems: &mut Vec<ReadProblem>,
+    ) -> (Option<Unit>, Vec<u8>) {
+        match self {
+            Cutter::Lines { next_line } => {
+                let end = if eof {
+                    buf.len()
+                } else {
+                    memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1)
+                };
+                let rest = buf.split_off(end);
+                let first_line = *next_line;
+                *next_line += memchr_iter(b'\n', buf).count() as u64;
+                let unit = (!buf.is_empty()).then(|| Unit {
+                    file,
+                    layout: Layout::Lines { first_line },
+                    bytes: std::mem::take(buf),
+                });
+                (unit, rest)
+            }
+            Cutter::Array(scanner) => {
+                let first_index = scanner.next_index;
+                let (ranges, end) = scanner.scan(buf);
+                if eof && !scanner.closed {
+                    let trailing = &buf[end..];
+                    if trailing
+                        .iter()
+                        .any(|b| !b.is_ascii_whitespace() && *b != b',')
+                    {
+                        problems.push(ReadProblem {
+                            location: Some(format!("record {}", scanner.next_index)),
+                            message: "truncated array element at end of input".into(),
+                        });
+                    } else {
+                        problems.push(ReadProblem {
+                            location: None,
+                            message: "the JSON array is not closed (truncated file?)".into(),
+                        });
+                    }
+                } else if eof && scanner.garbage_after_close(&buf[end..]) {
+                    problems.push(ReadProblem {
+                        location: None,
+                        message: "unexpected bytes after the closing ']'".into(),
+                    });
+                }
+                let rest = if eof { Vec::new() } else { buf.split_off(end) };
+                scanner.rebase(end);
+                let unit = (!ranges.is_empty()).then(|| Unit {
+                    file,
+                    layout: Layout::Elements {
+                        first_index,
+                        ranges,
+                    },
+                    bytes: std::mem::take(buf),
+                });
+                (unit, rest)
+            }
+            Cutter::Document => {
+                let unit = (!buf.is_empty()).then(|| Unit {
+                    file,
+                    layout: Layout::Document,
+                    bytes: std::mem::take(buf),
+                });
+                (unit, Vec::new())
+            }
+        }
+    }
+}
+
+/// Finds the top-level elements of a JSON array in a stream of bytes,
+/// tracking strings, escapes and nesting depth. It does not validate: each
+/// element is parsed (and its errors reported) on its own.
+#[derive(Default, Debug)]
+struct ArrayScanner {
+    /// Inside the outer array (its `[` seen).
+    opened: bool,
+    /// The outer array's `]` seen.
+    closed: bool,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// Start of the element being read, if any, relative to the buffer.
+    element_start: Option<usize>,
+    /// Where scanning resumes, relative to the buffer.
+    position: usize,
+    /// 1-based number of the next element.
+    next_index: u64,
+}
+
+impl ArrayScanner {
+    /// Scans from the saved position; returns the complete elements found
+    /// and the offset just after the last one (where the remainder starts).
+    fn scan(&mut self, buf: &[u8]) -> (Vec<(u32, u32)>, usize) {
+        let mut ranges = Vec::new();
+        let mut last_end = self.element_start.unwrap_or(self.position);
+        let mut i = self.position;
+        while i < buf.len() && !self.closed {
+            let b = buf[i];
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                } else if let Some(next) = memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                    // Skip the plain run of the string in one step.
+                    i += next;
+                    continue;
+                } else {
+                    i = buf.len();
+                    continue;
+                }
+                i += 1;
+                continue;
+            }
+            match b {
+                b'[' if !self.opened => {
+                    self.opened = true;
+                    last_end = i + 1;
+                }
+                b'"' => {
+                    self.in_string = true;
+                    self.element_start.get_or_insert(i);
+                }
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.element_start.get_or_insert(i);
+                }
+                b'}' | b']' if self.depth > 0 => {
+                    self.depth -= 1;
+                }
+                b']' => {
+                    self.close_element(i, &mut ranges);
+                    self.closed = true;
+                    last_end = i + 1;
+                }
+                b',' if self.depth == 0 => {
+                    self.close_element(i, &mut ranges);
+                    last_end = i + 1;
+                }
+                b if b.is_ascii_whitespace() => {}
+                _ => {
+                    self.element_start.get_or_insert(i);
+                }
+            }
+            i += 1;
+        }
+        self.position = i;
+        (ranges, last_end)
+    }
+
+    fn close_element(&mut self, end: usize, ranges: &mut Vec<(u32, u32)>) {
+        if let Some(start) = self.element_start.take() {
+            ranges.push((start as u32, end as u32));
+            self.next_index += 1;
+        }
+    }
+
+    /// After a cut at `end`, offsets become relative to the remainder.
+    fn rebase(&mut self, end: usize) {
+        self.position -= end;
+        if let Some(start) = self.element_start.as_mut() {
+            *start -= end;
+        }
+    }
+
+    fn garbage_after_close(&self, rest: &[u8]) -> bool {
+        self.closed && rest.iter().any(|b| !b.is_ascii_whitespace())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units(text: &[u8]) -> (Vec<Unit>, Vec<ReadProblem>) {
+        let mut units = Vec::new();
+        let (_, problems) = read_units(0, &mut &text[..], &mut |u| units.push(u));
+        (units, problems)
+    }
+
+    fn elements(unit: &Unit) -> Vec<&str> {
+        match &unit.layout {
+            Layout::Elements { ranges, .. } => ranges
+                .iter()
+                .map(|&(s, e)| {
+                    std::str::from_utf8(&unit.bytes[s as usize..e as usize])
+                        .unwrap()
+                        .trim()
+                })
+                .collect(),
+            other => panic!("not elements: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn array_elements_are_found_through_strings_and_nesting() {
+        let (units, problems) = units(br#" [ {"a":"x,]}\"{"}, {"b":[1,{"c":2}]} ,{"d":null}] "#);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            elements(&units[0]),
+            [
+                r#"{"a":"x,]}\"{"}"#,
+                r#"{"b":[1,{"c":2}]}"#,
+                r#"{"d":null}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_truncated_array_keeps_its_whole_elements() {
+        let (units, problems) = units(br#"[{"a":1},{"b":2},{"c":"#);
+        assert_eq!(elements(&units[0]), [r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(problems[0].location.as_deref(), Some("record 3"));
+    }
+
+    #[test]
+    fn lines_keep_their_numbers() {
+        let (units, problems) = units(b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n{\"a\":2}\n");
+        assert!(problems.is_empty());
+        assert!(matches!(units[0].layout, Layout::Lines { first_line: 1 }));
+        assert_eq!(units[0].bytes, b"{\"a\":1}\r\n\r\n{\"a\":2}\n");
+    }
+
+    #[test]
+    fn empty_input_has_no_container() {
+        let mut none = Vec::new();
+        let (container, problems) = read_units(0, &mut &b" \n "[..], &mut |u| none.push(u));
+        assert_eq!(container, None);
+        assert!(problems.is_empty() && none.is_empty());
+    }
+}

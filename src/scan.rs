@@ -1,0 +1,724 @@
+//! The scan: every input read, every record parsed, classified, deduplicated,
+//! filtered and accounted for, in parallel and in a deterministic order.
+//!
+//! Work is split two ways. Small files (OBS transfer files are kilobytes) are
+//! read whole by a worker each, so decompression runs in parallel across
+//! files. Large files and stdin are read by one thread in blocks of whole
+//! records ([`crate::input::read_units`]) that the workers parse. Either way
+//! results come back in input order, and one thread then deduplicates,
+//! counts and hands the pre-rendered output to the [`Sink`].
+//!
+//! ```
+//! use cts_audit::scan::{scan, ScanOptions, CollectSink};
+//! let dir = std::env::temp_dir().join(format!("cts-audit-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! std::fs::write(dir.join("t.json"), r#"[{"trace_id":"eb0472a4-5944-11ef-acce-294fee19871b","trace_name":"bindCard",
+//!   "service_type":"CBC","resource_type":"order","time":1723533697290,"trace_rating":"normal"}]"#).unwrap();
+//! let mut sink = CollectSink::default();
+//! let stats = scan(&[dir.clone()], &ScanOptions::default(), &mut sink);
+//! assert_eq!((stats.records, stats.emitted), (1, 1));
+//! assert!(String::from_utf8(sink.output).unwrap().contains("\"severity\":\"high\""));
+//! # std::fs::remove_dir_all(dir).unwrap();
+//! ```
+
+use crate::catalog::Severity;
+use crate::classify::{classify, Kind};
+use crate::input::{self, InputFile, Layout, Unit};
+use crate::report::{self, Format, Verdict};
+use crate::trace::Trace;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+/// Files up to this size are read whole by one worker each.
+const SMALL_FILE_BYTES: u64 = 2 << 20;
+/// How many small files a batch holds at most.
+const SMALL_BATCH_FILES: usize = 256;
+
+/// Which records to keep: the CTS console's filters.
+#[derive(Debug, Default, Clone)]
+pub struct Filters {
+    /// Keep records at or after this time (epoch ms).
+    pub since_ms: Option<i64>,
+    /// Keep records before this time (epoch ms).
+    pub until_ms: Option<i64>,
+    /// `trace_type`, ASCII case ignored.
+    pub trace_type: Option<String>,
+    /// `service_type`, ASCII case ignored.
+    pub service: Option<String>,
+    /// `resource_type`, ASCII case ignored.
+    pub resource_type: Option<String>,
+    /// User name or id, ASCII case ignored.
+    pub user: Option<String>,
+    /// `trace_rating`, ASCII case ignored.
+    pub rating: Option<String>,
+    /// `resource_id`, exactly.
+    pub resource_id: Option<String>,
+    /// `trace_name`, exactly.
+    pub trace_name: Option<String>,
+}
+
+fn same(filter: &Option<String>, value: Option<&str>) -> bool {
+    filter
+        .as_deref()
+        .is_none_or(|f| value.is_some_and(|v| v.eq_ignore_ascii_case(f)))
+}
+
+impl Filters {
+    fn matches(&self, verdict: &Verdict<'_>, time_ms: Option<i64>, user_id: Option<&str>) -> bool {
+        let time_ok = match (self.since_ms, self.until_ms) {
+            (None, None) => true,
+            (since, until) => {
+                time_ms.is_some_and(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u))
+            }
+        };
+        time_ok
+            && same(&self.trace_type, verdict.trace_type)
+            && same(&self.service, verdict.service_type)
+            && same(&self.resource_type, verdict.resource_type)
+            && same(&self.rating, verdict.rating)
+            && self
+                .resource_id
+                .as_deref()
+                .is_none_or(|id| verdict.resource_id == Some(id))
+            && self
+                .trace_name
+                .as_deref()
+                .is_none_or(|name| verdict.trace_name == Some(name))
+            && (same(&self.user, verdict.user.as_deref())
+                || (self.user.is_some() && same(&self.user, user_id)))
+    }
+}
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Which records to keep.
+    pub filters: Filters,
+    /// Emit records at or above this severity; `Severity::None` emits all.
+    pub min_severity: Severity,
+    /// How emitted records are rendered.
+    pub format: Format,
+    /// Worker threads; `None` uses every core.
+    pub threads: Option<usize>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            filters: Filters::default(),
+            min_severity: Severity::Low,
+            format: Format::Jsonl,
+            threads: None,
+        }
+    }
+}
+
+/// A damaged file, record or line, and where it is.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ScanError {
+    /// The file (`-` for stdin).
+    pub file: PathBuf,
+    /// The record or line, when the problem is in one (`line 7`, `record 3`).
+    pub location: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.location {
+            Some(location) => write!(f, "{}: {}: {}", self.file.display(), location, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// What a scan read and did. The counts add up:
+/// `unique = records - duplicates = billing + other_service`,
+/// `billing = catalogued + uncatalogued`, `unique = emitted + filtered_out`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    /// Files read (digests not included).
+    pub files: u64,
+    /// Files not read as traces: unreadable, or empty.
+    pub files_skipped: u64,
+    /// Integrity digest files recognised and skipped.
+    pub digests_skipped: u64,
+    /// Bytes read after decompression.
+    pub bytes: u64,
+    /// Trace records parsed.
+    pub records: u64,
+    /// Records or lines that could not be parsed.
+    pub record_errors: u64,
+    /// All problems: record errors plus damaged or unreadable files.
+    pub errors: u64,
+    /// Records dropped because their `trace_id` was seen before.
+    pub duplicates: u64,
+    /// Records counted once.
+    pub unique: u64,
+    /// Unique records in scope for a billing audit.
+    pub billing: u64,
+    /// Billing records the catalog names.
+    pub catalogued: u64,
+    /// Billing records the catalog does not name.
+    pub uncatalogued: u64,
+    /// Unique records of other services.
+    pub other_service: u64,
+    /// Unique records written out.
+    pub emitted: u64,
+    /// Unique records not written (below the severity floor or filtered).
+    pub filtered_out: u64,
+    /// Unique records that failed (warning/incident, HTTP 4xx/5xx, error code).
+    pub failed: u64,
+    /// Unique records by severity.
+    pub by_severity: BTreeMap<&'static str, u64>,
+    /// Uncatalogued billing operations by `service_type/trace_name`.
+    pub uncatalogued_names: BTreeMap<String, u64>,
+    /// One entry per problem.
+    pub error_list: Vec<ScanError>,
+}
+
+/// Receives the scan's output, in order.
+pub trait Sink {
+    /// One emitted record, already rendered in the chosen format.
+    fn record(&mut self, rendered: &[u8], severity: Severity);
+    /// One problem, as soon as it is known.
+    fn problem(&mut self, problem: &ScanError);
+    /// `bytes` more of the input (on disk) have been read.
+    fn progress(&mut self, _bytes: u64) {}
+}
+
+/// A [`Sink`] that keeps everything in memory; handy in tests and plugins.
+#[derive(Debug, Default)]
+pub struct CollectSink {
+    /// Rendered records, concatenated.
+    pub output: Vec<u8>,
+    /// Problems, in order.
+    pub problems: Vec<ScanError>,
+}
+
+impl Sink for CollectSink {
+    fn record(&mut self, rendered: &[u8], _severity: Severity) {
+        self.output.extend_from_slice(rendered);
+    }
+    fn problem(&mut self, problem: &ScanError) {
+        self.problems.push(problem.clone());
+    }
+}
+
+/// The compact result of one record, from a worker to the ordering thread.
+struct Outcome {
+    key: Option<u128>,
+    kind: KindTag,
+    severity: Severity,
+    failed: bool,
+    /// Byte range of the rendered output, when the record was selected.
+    rendered: Option<(u32, u32)>,
+    /// `service/trace_name` of an uncatalogued billing record.
+    uncatalogued_name: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KindTag {
+    Catalogued,
+    Uncatalogued,
+    Other,
+}
+
+/// What a worker made of one unit (or one whole small file).
+#[derive(Default)]
+struct UnitResult {
+    outcomes: Vec<Outcome>,
+    output: Vec<u8>,
+    problems: Vec<ScanError>,
+    record_errors: u64,
+    digests: u64,
+    bytes: u64,
+    /// Whole-file results only: the file was empty or unreadable.
+    skipped: bool,
+    /// Whole-file results only: the size on disk, for progress.
+    disk_bytes: u64,
+}
+
+/// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
+fn dedup_key(trace_id: &str) -> u128 {
+    let hex = trace_id.as_bytes();
+    if hex.len() == 36 && [8, 13, 18, 23].iter().all(|&i| hex[i] == b'-') {
+        let digits: String = trace_id.chars().filter(|c| *c != '-').collect();
+        if let Ok(value) = u128::from_str_radix(&digits, 16) {
+            return value;
+        }
+    }
+    let mut first = std::hash::DefaultHasher::new();
+    (0u8, trace_id).hash(&mut first);
+    let mut second = std::hash::DefaultHasher::new();
+    (1u8, trace_id).hash(&mut second);
+    (u128::from(first.finish()) << 64) | u128::from(second.finish())
+}
+
+/// Where a record is, for messages and the `source` field.
+#[derive(Clone, Copy)]
+enum Location {
+    Line(u64),
+    Record(u64),
+    Nested(u64, u64),
+}
+
+impl Location {
+    fn describe(self) -> String {
+        match self {
+            Location::Line(n) => format!("line {n}"),
+            Location::Record(n) => format!("record {n}"),
+            Location::Nested(n, m) => format!("record {n}, trace {m}"),
+        }
+    }
+
+    fn source(self, file: &Path) -> String {
+        match self {
+            Location::Line(n) => format!("{}:{n}", file.display()),
+            Location::Record(n) => format!("{}#{n}", file.display()),
+            Location::Nested(n, m) => format!("{}#{n}.{m}", file.display()),
+        }
+    }
+
+    fn nested(self, inner: u64) -> Location {
+        match self {
+            Location::Line(n) | Location::Record(n) | Location::Nested(n, _) => {
+                Location::Nested(n, inner)
+            }
+        }
+    }
+}
+
+struct Worker<'o> {
+    options: &'o ScanOptions,
+    file: &'o Path,
+    result: UnitResult,
+}
+
+impl Worker<'_> {
+    fn problem(&mut self, location: Location, message: String) {
+        self.result.record_errors += 1;
+        self.result.problems.push(ScanError {
+            file: self.file.to_path_buf(),
+            location: Some(location.describe()),
+            message,
+        });
+    }
+
+    fn unit(&mut self, unit: &Unit) {
+        self.result.bytes += unit.bytes.len() as u64;
+        match &unit.layout {
+            Layout::Lines { first_line } => {
+                let mut line_no = *first_line;
+                for line in unit.bytes.split(|&b| b == b'\n') {
+                    let text = line.trim_ascii();
+                    if !text.is_empty() {
+                        self.value(text, Location::Line(line_no));
+                    }
+                    line_no += 1;
+                }
+            }
+            Layout::Elements {
+                first_index,
+                ranges,
+            } => {
+                for (k, &(start, end)) in ranges.iter().enumerate() {
+                    self.value(
+                        &unit.bytes[start as usize..end as usize],
+                        Location::Record(first_index + k as u64),
+                    );
+                }
+            }
+            Layout::Document => {
+                let mut values =
+                    serde_json::Deserializer::from_slice(&unit.bytes).into_iter::<&RawValue>();
+                let mut index = 1;
+                loop {
+                    match values.next() {
+                        Some(Ok(raw)) => self.value(raw.get().as_bytes(), Location::Record(index)),
+                        Some(Err(err)) => {
+                            self.problem(Location::Record(index), format!("invalid JSON: {err}"));
+                            break;
+                        }
+                        None => break,
+                    }
+                    index += 1;
+                }
+            }
+        }
+    }
+
+    /// One JSON value: a trace, or a page or event that wraps traces.
+    fn value(&mut self, bytes: &[u8], location: Location) {
+        let trace = match Trace::from_slice(bytes) {
+            Ok(trace) => trace,
+            Err(err) => return self.problem(location, format!("invalid trace: {err}")),
+        };
+        if let Some(traces) = &trace.traces {
+            for (k, raw) in traces.iter().enumerate() {
+                self.value(raw.get().as_bytes(), location.nested(k as u64 + 1));
+            }
+        } else if let Some(inner) = trace.cts {
+            self.value(inner.get().as_bytes(), location);
+        } else if trace.digest_object.is_some() {
+            self.result.digests += 1;
+        } else {
+            self.record(&trace, location);
+        }
+    }
+
+    fn record(&mut self, trace: &Trace<'_>, location: Location) {
+        let class = classify(trace);
+        let kind = match class.kind {
+            Kind::Catalogued(_) => KindTag::Catalogued,
+            Kind::UncataloguedBilling => KindTag::Uncatalogued,
+            Kind::OtherService => KindTag::Other,
+        };
+        let user = trace.user();
+        let user_id = user
+            .as_ref()
+            .and_then(|u| u.id.as_deref().map(str::to_owned));
+        let verdict = Verdict::new(trace, user, &class, location.source(self.file));
+        let selected = class.severity >= self.options.min_severity
+            && self
+                .options
+                .filters
+                .matches(&verdict, trace.time_ms(), user_id.as_deref());
+        let rendered = selected.then(|| {
+            let start = self.result.output.len();
+            report::render(&verdict, self.options.format, &mut self.result.output);
+            (start as u32, self.result.output.len() as u32)
+        });
+        let uncatalogued_name = (kind == KindTag::Uncatalogued).then(|| {
+            format!(
+                "{}/{}",
+                verdict.service_type.unwrap_or("-"),
+                verdict.trace_name.unwrap_or("-")
+            )
+        });
+        self.result.outcomes.push(Outcome {
+            key: verdict.trace_id.map(dedup_key),
+            kind,
+            severity: class.severity,
+            failed: class.failed,
+            rendered,
+            uncatalogued_name,
+        });
+    }
+}
+
+fn process_unit(unit: &Unit, file: &Path, options: &ScanOptions) -> UnitResult {
+    let mut worker = Worker {
+        options,
+        file,
+        result: UnitResult::default(),
+    };
+    worker.unit(unit);
+    worker.result
+}
+
+/// Reads one whole file and processes all of it (the small-file path).
+fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitResult {
+    let mut result = UnitResult {
+        disk_bytes: input.size,
+        ..UnitResult::default()
+    };
+    let mut reader = match input::open(input) {
+        Ok(reader) => reader,
+        Err(err) => {
+            result.skipped = true;
+            result.problems.push(ScanError {
+                file: input.path.clone(),
+                location: None,
+                message: format!("cannot open: {err}"),
+            });
+            return result;
+        }
+    };
+    let mut units = Vec::new();
+    let (container, problems) =
+        input::read_units(index, &mut *reader, &mut |unit| units.push(unit));
+    for unit in &units {
+        let part = process_unit(unit, &input.path, options);
+        let offset = result.output.len() as u32;
+        result
+            .outcomes
+            .extend(part.outcomes.into_iter().map(|mut o| {
+                o.rendered = o.rendered.map(|(s, e)| (s + offset, e + offset));
+                o
+            }));
+        result.output.extend_from_slice(&part.output);
+        result.problems.extend(part.problems);
+        result.record_errors += part.record_errors;
+        result.digests += part.digests;
+        result.bytes += part.bytes;
+    }
+    let read_problems = problems.into_iter().map(|p| ScanError {
+        file: input.path.clone(),
+        location: p.location,
+        message: p.message,
+    });
+    result.problems.extend(read_problems);
+    if container.is_none() && result.problems.is_empty() {
+        result.skipped = true;
+        result.problems.push(ScanError {
+            file: input.path.clone(),
+            location: None,
+            message: "empty file: no traces".into(),
+        });
+    }
+    result
+}
+
+/// The single thread that sees every result in input order.
+struct Ledger<'s> {
+    stats: Stats,
+    seen: HashSet<u128>,
+    sink: &'s mut dyn Sink,
+}
+
+impl Ledger<'_> {
+    fn problem(&mut self, problem: ScanError) {
+        self.stats.errors += 1;
+        self.sink.problem(&problem);
+        self.stats.error_list.push(problem);
+    }
+
+    fn take(&mut self, result: UnitResult) {
+        let stats = &mut self.stats;
+        stats.bytes += result.bytes;
+        stats.record_errors += result.record_errors;
+        stats.digests_skipped += result.digests;
+        for outcome in result.outcomes {
+            stats.records += 1;
+            if let Some(key) = outcome.key {
+                if !self.seen.insert(key) {
+                    stats.duplicates += 1;
+                    continue;
+                }
+            }
+            stats.unique += 1;
+            match outcome.kind {
+                KindTag::Catalogued => stats.catalogued += 1,
+                KindTag::Uncatalogued => stats.uncatalogued += 1,
+                KindTag::Other => stats.other_service += 1,
+            }
+            if outcome.kind != KindTag::Other {
+                stats.billing += 1;
+            }
+            if let Some(name) = outcome.uncatalogued_name {
+                *stats.uncatalogued_names.entry(name).or_default() += 1;
+            }
+            stats.failed += u64::from(outcome.failed);
+            *stats
+                .by_severity
+                .entry(outcome.severity.as_str())
+                .or_default() += 1;
+            match outcome.rendered {
+                Some((start, end)) => {
+                    stats.emitted += 1;
+                    self.sink.record(
+                        &result.output[start as usize..end as usize],
+                        outcome.severity,
+                    );
+                }
+                None => stats.filtered_out += 1,
+            }
+        }
+        for problem in result.problems {
+            self.problem(problem);
+        }
+    }
+}
+
+/// Scans `paths` (files, directories, or `-` for stdin) and returns what it
+/// counted. Problems go to the sink as they are met and into
+/// [`Stats::error_list`]; the scan always goes on.
+pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> Stats {
+    let (files, walk_problems) = input::find(paths);
+    let mut ledger = Ledger {
+        stats: Stats::default(),
+        seen: HashSet::new(),
+        sink,
+    };
+    for (path, message) in walk_problems {
+        ledger.stats.files_skipped += 1;
+        ledger.problem(ScanError {
+            file: path,
+            location: None,
+            message,
+        });
+    }
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.unwrap_or(0))
+        .build()
+    {
+        Ok(pool) => pool,
+        Err(err) => {
+            ledger.problem(ScanError {
+                file: PathBuf::from("-"),
+                location: None,
+                message: format!("cannot start worker threads: {err}"),
+            });
+            return ledger.stats;
+        }
+    };
+    scan_files(&pool, &files, options, &mut ledger);
+    ledger.stats
+}
+
+fn scan_files(
+    pool: &rayon::ThreadPool,
+    files: &[InputFile],
+    options: &ScanOptions,
+    ledger: &mut Ledger<'_>,
+) {
+    let mut next = 0;
+    while next < files.len() {
+        let file = &files[next];
+        if file.is_digest {
+            ledger.stats.digests_skipped += 1;
+            ledger.sink.progress(file.size);
+            next += 1;
+        } else if file.is_stdin() || file.size > SMALL_FILE_BYTES {
+            scan_large_file(pool, file, next, options, ledger);
+            next += 1;
+        } else {
+            // A run of small files, each read whole by one worker.
+            let end = (next..files.len())
+                .take(SMALL_BATCH_FILES)
+                .find(|&i| {
+                    files[i].is_digest || files[i].is_stdin() || files[i].size > SMALL_FILE_BYTES
+                })
+                .unwrap_or_else(|| (next + SMALL_BATCH_FILES).min(files.len()));
+            let results: Vec<UnitResult> = pool.install(|| {
+                (next..end)
+                    .into_par_iter()
+                    .map(|i| process_file(&files[i], i, options))
+                    .collect()
+            });
+            for result in results {
+                account_file(ledger, &result);
+                ledger.sink.progress(result.disk_bytes);
+                ledger.take(result);
+            }
+            next = end;
+        }
+    }
+}
+
+fn account_file(ledger: &mut Ledger<'_>, result: &UnitResult) {
+    if result.skipped {
+        ledger.stats.files_skipped += 1;
+    } else if result.outcomes.is_empty() && result.digests > 0 && result.record_errors == 0 {
+        // Recognised by content as a digest: not a trace file.
+    } else {
+        ledger.stats.files += 1;
+    }
+}
+
+/// Streams one large file (or stdin): a reader thread cuts blocks, the pool
+/// parses them a batch at a time, results are taken in order.
+fn scan_large_file(
+    pool: &rayon::ThreadPool,
+    input: &InputFile,
+    index: usize,
+    options: &ScanOptions,
+    ledger: &mut Ledger<'_>,
+) {
+    let mut reader = match input::open(input) {
+        Ok(reader) => reader,
+        Err(err) => {
+            ledger.stats.files_skipped += 1;
+            ledger.problem(ScanError {
+                file: input.path.clone(),
+                location: None,
+                message: format!("cannot open: {err}"),
+            });
+            return;
+        }
+    };
+    let batch = pool.current_num_threads().max(1) * 2;
+    let (sender, receiver) = mpsc::sync_channel::<Unit>(batch);
+    let mut any_records = false;
+    let (container, problems) = std::thread::scope(|scope| {
+        let reader_thread = scope.spawn(move || {
+            input::read_units(index, &mut *reader, &mut |unit| {
+                // The receiver only hangs up when this scan ends.
+                let _ = sender.send(unit);
+            })
+        });
+        let mut pending = Vec::with_capacity(batch);
+        while let Ok(first) = receiver.recv() {
+            pending.push(first);
+            while pending.len() < batch {
+                match receiver.try_recv() {
+                    Ok(unit) => pending.push(unit),
+                    Err(_) => break,
+                }
+            }
+            let results: Vec<UnitResult> = pool.install(|| {
+                pending
+                    .par_iter()
+                    .map(|unit| process_unit(unit, &input.path, options))
+                    .collect()
+            });
+            for result in results {
+                any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
+                ledger.take(result);
+            }
+            pending.clear();
+        }
+        reader_thread.join().unwrap_or_else(|_| {
+            (
+                None,
+                vec![input::ReadProblem {
+                    location: None,
+                    message: "the reader thread failed".into(),
+                }],
+            )
+        })
+    });
+    ledger.sink.progress(input.size);
+    for problem in problems {
+        ledger.problem(ScanError {
+            file: input.path.clone(),
+            location: problem.location,
+            message: problem.message,
+        });
+    }
+    if container.is_none() && !any_records {
+        ledger.stats.files_skipped += 1;
+        ledger.problem(ScanError {
+            file: input.path.clone(),
+            location: None,
+            message: "empty input: no traces".into(),
+        });
+    } else {
+        ledger.stats.files += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_keys_are_exact_and_others_hashed() {
+        assert_eq!(
+            dedup_key("cbdd4480-2e03-11ef-82de-cf140e2a70fb"),
+            0xcbdd44802e0311ef82decf140e2a70fb
+        );
+        assert_ne!(
+            dedup_key("cccccccccccccccccccc"),
+            dedup_key("cccccccccccccccccccd")
+        );
+        assert_eq!(dedup_key("abc"), dedup_key("abc"));
+    }
+}

@@ -1,0 +1,393 @@
+//! The borrowed record model: one CTS trace, parsed without copying its text.
+//!
+//! CTS exports disagree about types, so several fields accept more than one
+//! shape (see `docs/FORMATS.md`): `user` is an object, a JSON-encoded string or
+//! null; `code` a number, a string or null; `time` and `record_time` epoch
+//! milliseconds as a number or a string, or the console's
+//! `"Nov 16, 2023 10:54:04 GMT+08:00"`. Unknown fields are ignored.
+//!
+//! ```
+//! use cts_audit::trace::Trace;
+//! let line = br#"{"trace_id":"eb0472a4-5944-11ef-acce-294fee19871b","trace_name":"payOrder",
+//!   "service_type":"CBC","resource_type":"cloudresouce","time":"1723533697290","code":"200",
+//!   "user":"{\"name\":\"alice\",\"domain\":{\"name\":\"acme\"}}","trace_rating":"normal"}"#;
+//! let trace = Trace::from_slice(line).unwrap();
+//! assert_eq!(trace.trace_name.as_deref(), Some("payOrder"));
+//! assert_eq!(trace.time_ms(), Some(1_723_533_697_290));
+//! assert_eq!(trace.code.and_then(|c| c.0), Some(200));
+//! assert_eq!(trace.user().unwrap().name.as_deref(), Some("alice"));
+//! ```
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A string field that borrows from the input unless it had escapes.
+pub type Text<'a> = Option<Cow<'a, str>>;
+
+/// One CTS trace. Only the fields an audit needs are read; `request` is
+/// skipped, and `user` and `response` are kept raw until asked for.
+#[derive(Debug, Default, Deserialize)]
+pub struct Trace<'a> {
+    /// System-generated id, usually a v1 UUID.
+    #[serde(borrow, default)]
+    pub trace_id: Text<'a>,
+    /// Operation name, e.g. `payOrder`.
+    #[serde(borrow, default)]
+    pub trace_name: Text<'a>,
+    /// `normal`, `warning` or `incident`.
+    #[serde(borrow, default)]
+    pub trace_rating: Text<'a>,
+    /// The legacy name of `trace_rating`.
+    #[serde(borrow, default)]
+    pub trace_status: Text<'a>,
+    /// `ConsoleAction`, `ApiCall`, `SystemAction`, `Others`, ...
+    #[serde(borrow, default)]
+    pub trace_type: Text<'a>,
+    /// Service abbreviation: `CBC`, `ECS`, `CTS`, ...
+    #[serde(borrow, default)]
+    pub service_type: Text<'a>,
+    /// Resource type, e.g. `cloudresouce`.
+    #[serde(borrow, default)]
+    pub resource_type: Text<'a>,
+    /// Resource id.
+    #[serde(borrow, default)]
+    pub resource_id: Text<'a>,
+    /// Resource name.
+    #[serde(borrow, default)]
+    pub resource_name: Text<'a>,
+    /// Caller IP; empty or null for `SystemAction`.
+    #[serde(borrow, default)]
+    pub source_ip: Text<'a>,
+    /// Account id of the caller.
+    #[serde(borrow, default)]
+    pub domain_id: Text<'a>,
+    /// When the operation happened.
+    #[serde(default)]
+    pub time: Option<Timestamp>,
+    /// When CTS recorded it.
+    #[serde(default)]
+    pub record_time: Option<Timestamp>,
+    /// HTTP status of the recorded call.
+    #[serde(default)]
+    pub code: Option<HttpCode>,
+    /// The caller: an object or a JSON-encoded string, parsed by [`Trace::user`].
+    #[serde(borrow, default)]
+    pub user: Option<&'a RawValue>,
+    /// The service's response body, a JSON string or an object.
+    #[serde(borrow, default)]
+    pub response: Option<&'a RawValue>,
+    /// Set when the object is a ListTraces page, not a trace.
+    #[serde(borrow, default)]
+    pub(crate) traces: Option<Vec<&'a RawValue>>,
+    /// Set when the object is a FunctionGraph CTS event, not a trace.
+    #[serde(borrow, default)]
+    pub(crate) cts: Option<&'a RawValue>,
+    /// Set when the object is an integrity digest, not a trace.
+    #[serde(default)]
+    pub(crate) digest_object: Option<de::IgnoredAny>,
+}
+
+impl<'a> Trace<'a> {
+    /// Parses one trace object.
+    pub fn from_slice(bytes: &'a [u8]) -> serde_json::Result<Trace<'a>> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// `time` in epoch milliseconds, falling back to `record_time`.
+    pub fn time_ms(&self) -> Option<i64> {
+        self.time.or(self.record_time).and_then(|t| t.0)
+    }
+
+    /// The rating, from `trace_rating` or the legacy `trace_status`.
+    pub fn rating(&self) -> Option<&str> {
+        self.trace_rating
+            .as_deref()
+            .or(self.trace_status.as_deref())
+            .filter(|r| !r.is_empty())
+    }
+
+    /// The caller, parsed from an object or a JSON-encoded string. `None` when
+    /// absent, null, or unparsable.
+    pub fn user(&self) -> Option<User<'a>> {
+        let raw = self.user?.get();
+        let raw: &'a str = raw;
+        if raw.starts_with('"') {
+            let decoded: Cow<'a, str> = serde_json::from_str(raw).ok()?;
+            let user: User<'_> = serde_json::from_str(&decoded).ok()?;
+            Some(user.into_owned())
+        } else if raw.starts_with('{') {
+            serde_json::from_str(raw).ok()
+        } else {
+            None
+        }
+    }
+
+    /// The response body as text: a JSON string is decoded, an object is
+    /// returned as written.
+    pub fn response_text(&self) -> Option<Cow<'a, str>> {
+        let raw: &'a str = self.response?.get();
+        if raw.starts_with('"') {
+            serde_json::from_str(raw).ok()
+        } else if raw == "null" {
+            None
+        } else {
+            Some(Cow::Borrowed(raw))
+        }
+    }
+}
+
+/// The caller of an operation (CTS `UserInfo`).
+#[derive(Debug, Default, Deserialize, Clone)]
+pub struct User<'a> {
+    /// User name (`<domain>/<agency>` for agencies).
+    #[serde(borrow, default)]
+    pub name: Text<'a>,
+    /// Newer exports repeat the name here.
+    #[serde(borrow, default)]
+    pub user_name: Text<'a>,
+    /// User id.
+    #[serde(borrow, default)]
+    pub id: Text<'a>,
+    /// `User`, `AssumedAgency` or `ExternalUser`.
+    #[serde(borrow, default, rename = "type")]
+    pub user_type: Text<'a>,
+    /// The account.
+    #[serde(borrow, default)]
+    pub domain: Option<Domain<'a>>,
+    /// `"true"` when the root (domain) account acted; a string or a boolean.
+    #[serde(default)]
+    pub principal_is_root_user: Option<Flag>,
+    /// Access key used.
+    #[serde(borrow, default)]
+    pub access_key_id: Text<'a>,
+}
+
+/// The account (domain) of a user.
+#[derive(Debug, Default, Deserialize, Clone)]
+pub struct Domain<'a> {
+    /// Account name.
+    #[serde(borrow, default)]
+    pub name: Text<'a>,
+    /// Account id.
+    #[serde(borrow, default)]
+    pub id: Text<'a>,
+}
+
+impl User<'_> {
+    /// The best name for the caller: `name`, else `user_name`.
+    pub fn display_name(&self) -> Option<&str> {
+        self.name
+            .as_deref()
+            .or(self.user_name.as_deref())
+            .filter(|n| !n.is_empty())
+    }
+
+    /// Detaches the user from the text it was parsed from.
+    pub fn into_owned(self) -> User<'static> {
+        fn own(text: Text<'_>) -> Text<'static> {
+            text.map(|t| Cow::Owned(t.into_owned()))
+        }
+        User {
+            name: own(self.name),
+            user_name: own(self.user_name),
+            id: own(self.id),
+            user_type: own(self.user_type),
+            domain: self.domain.map(|d| Domain {
+                name: own(d.name),
+                id: own(d.id),
+            }),
+            principal_is_root_user: self.principal_is_root_user,
+            access_key_id: own(self.access_key_id),
+        }
+    }
+}
+
+/// A boolean written as `true` or as the string `"true"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FlagVisitor;
+        impl Visitor<'_> for FlagVisitor {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a boolean or \"true\"/\"false\"")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Flag, E> {
+                Ok(Flag(v.eq_ignore_ascii_case("true")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Flag, E> {
+                Ok(Flag(false))
+            }
+        }
+        deserializer.deserialize_any(FlagVisitor)
+    }
+}
+
+/// An HTTP status written as a number or a string; `None` inside when the
+/// value is null, empty or not a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpCode(pub Option<u16>);
+
+impl<'de> Deserialize<'de> for HttpCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CodeVisitor;
+        impl Visitor<'_> for CodeVisitor {
+            type Value = HttpCode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an HTTP status as a number or a string")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HttpCode, E> {
+                Ok(HttpCode(u16::try_from(v).ok()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<HttpCode, E> {
+                Ok(HttpCode(u16::try_from(v).ok()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<HttpCode, E> {
+                Ok(HttpCode(None))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HttpCode, E> {
+                Ok(HttpCode(v.trim().parse().ok()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<HttpCode, E> {
+                Ok(HttpCode(None))
+            }
+        }
+        deserializer.deserialize_any(CodeVisitor)
+    }
+}
+
+/// A time in epoch milliseconds, from any of the shapes CTS exports use;
+/// `None` inside when the text is not a time we can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub Option<i64>);
+
+impl Timestamp {
+    /// Reads epoch digits (seconds, milliseconds, microseconds or nanoseconds,
+    /// told apart by magnitude) or the console's text forms
+    /// `"Nov 16, 2023 10:54:04 GMT+08:00"` and `"12/01/2016 11:07:28 GMT+08:00"`.
+    ///
+    /// ```
+    /// use cts_audit::trace::Timestamp;
+    /// assert_eq!(Timestamp::parse_text("1718777931170"), Some(1_718_777_931_170));
+    /// assert_eq!(Timestamp::parse_text("Nov 16, 2023 10:54:04 GMT+08:00"), Some(1_700_103_244_000));
+    /// assert_eq!(Timestamp::parse_text("12/01/2016 11:07:28 GMT+08:00"), Some(1_480_561_648_000));
+    /// assert_eq!(Timestamp::parse_text("yesterday"), None);
+    /// ```
+    pub fn parse_text(text: &str) -> Option<i64> {
+        let text = text.trim();
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return text.parse::<i64>().ok().map(Self::normalise_epoch);
+        }
+        let (local, offset) = text.rsplit_once(" GMT")?;
+        let offset = if offset.is_empty() { "+00:00" } else { offset };
+        let joined = format!("{local} {offset}");
+        ["%b %d, %Y %H:%M:%S %:z", "%m/%d/%Y %H:%M:%S %:z"]
+            .iter()
+            .find_map(|format| chrono::DateTime::parse_from_str(&joined, format).ok())
+            .map(|t| t.timestamp_millis())
+    }
+
+    /// Epoch numbers come in seconds, ms, µs or ns; bring them to ms.
+    fn normalise_epoch(value: i64) -> i64 {
+        match value {
+            v if v >= 100_000_000_000_000_000 => v / 1_000_000,
+            v if v >= 100_000_000_000_000 => v / 1_000,
+            v if v < 100_000_000_000 => v * 1_000,
+            v => v,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TimeVisitor;
+        impl Visitor<'_> for TimeVisitor {
+            type Value = Timestamp;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("epoch milliseconds or a console time string")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
+                Ok(Timestamp(
+                    i64::try_from(v).ok().map(Timestamp::normalise_epoch),
+                ))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp((v > 0).then(|| Timestamp::normalise_epoch(v))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
+                Ok(Timestamp(
+                    (v.is_finite() && v > 0.0).then(|| Timestamp::normalise_epoch(v as i64)),
+                ))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
+                Ok(Timestamp(Timestamp::parse_text(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Timestamp, E> {
+                Ok(Timestamp(None))
+            }
+        }
+        deserializer.deserialize_any(TimeVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_comes_as_object_string_or_null() {
+        let object = br#"{"user":{"name":"IAMUserA","type":"User","principal_is_root_user":"true","domain":{"name":"IAMDomainB","id":"7e0d"}}}"#;
+        let user = Trace::from_slice(object).unwrap().user().unwrap();
+        assert_eq!(user.display_name(), Some("IAMUserA"));
+        assert_eq!(user.principal_is_root_user, Some(Flag(true)));
+        assert_eq!(user.domain.unwrap().name.as_deref(), Some("IAMDomainB"));
+
+        let string = br#"{"user":"{\"name\":\"bob\",\"id\":\"5f2c\",\"domain\":{\"name\":\"acme\",\"id\":\"25fe\"}}"}"#;
+        assert_eq!(
+            Trace::from_slice(string)
+                .unwrap()
+                .user()
+                .unwrap()
+                .display_name(),
+            Some("bob")
+        );
+        assert!(Trace::from_slice(br#"{"user":null}"#)
+            .unwrap()
+            .user()
+            .is_none());
+        assert!(Trace::from_slice(br#"{"user":"not json"}"#)
+            .unwrap()
+            .user()
+            .is_none());
+    }
+
+    #[test]
+    fn code_and_times_accept_every_shape() {
+        let t = Trace::from_slice(br#"{"code":"403","time":1718777931170,"record_time":"Nov 25, 2022 15:35:44 GMT+08:00"}"#).unwrap();
+        assert_eq!(t.code, Some(HttpCode(Some(403))));
+        assert_eq!(t.time_ms(), Some(1_718_777_931_170));
+        assert_eq!(t.record_time, Some(Timestamp(Some(1_669_361_744_000))));
+        let t =
+            Trace::from_slice(br#"{"code":null,"time":null,"record_time":"1660223647458765184"}"#)
+                .unwrap();
+        assert_eq!(t.code.and_then(|c| c.0), None);
+        assert_eq!(t.time_ms(), Some(1_660_223_647_458));
+    }
+
+    #[test]
+    fn legacy_status_and_response_shapes() {
+        let t = Trace::from_slice(br#"{"trace_status":"warning","response":{"code":"VPC.0514","message":"Update port fail."}}"#).unwrap();
+        assert_eq!(t.rating(), Some("warning"));
+        assert!(t.response_text().unwrap().contains("VPC.0514"));
+        let t = Trace::from_slice(br#"{"response":"{\"error_code\":\"CBC.0151\"}"}"#).unwrap();
+        assert_eq!(t.response_text().unwrap(), r#"{"error_code":"CBC.0151"}"#);
+    }
+}
