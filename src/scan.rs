@@ -459,6 +459,8 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
         result.digests += part.digests;
         result.bytes += part.bytes;
     }
+    // A problem at a record (a truncated last element) loses that record.
+    result.record_errors += problems.iter().filter(|p| p.location.is_some()).count() as u64;
     let read_problems = problems.into_iter().map(|p| ScanError {
         file: input.path.clone(),
         location: p.location,
@@ -687,6 +689,7 @@ fn scan_large_file(
     });
     ledger.sink.progress(input.size);
     for problem in problems {
+        ledger.stats.record_errors += u64::from(problem.location.is_some());
         ledger.problem(ScanError {
             file: input.path.clone(),
             location: problem.location,

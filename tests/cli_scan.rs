@@ -1,0 +1,467 @@
+//! `cts-audit scan` over fixtures of every export form, and damaged ones.
+//! Fixtures follow ../shared/reference/cts-trace-format.md (§2, §5).
+
+use assert_cmd::Command;
+use flate2::{write::GzEncoder, Compression};
+use predicates::prelude::*;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+
+fn cts_audit() -> Command {
+    Command::cargo_bin("cts-audit").unwrap()
+}
+
+/// A billing trace as CTS writes it to OBS: `user` a JSON string, `code` a number.
+fn trace(id: &str, name: &str, resource_type: &str, time: i64) -> Value {
+    json!({
+        "code": 200, "event_type": "global", "project_id": "4008a952b3f44b5a919c9a48d90811f3",
+        "record_time": time + 100, "resource_name": "-", "resource_type": resource_type, "service_type": "CBC",
+        "source_ip": "203.0.113.10", "time": time, "trace_id": id, "trace_name": name, "trace_rating": "normal",
+        "trace_type": "ConsoleAction", "tracker_name": "system",
+        "user": "{\"name\":\"alice\",\"id\":\"5f2cd06722f24250976264ebe7753a08\",\"domain\":{\"name\":\"acme\",\"id\":\"25fe78d91e0448f6a37f35427c6a420b\"}}"
+    })
+}
+
+fn uuid(n: u32) -> String {
+    format!("{n:08x}-2e03-11ef-82de-cf140e2a70fb")
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Runs a scan, returning (exit code, JSONL records, stats, stderr).
+fn scan(args: &[&str], dir: &Path) -> (i32, Vec<Value>, Value, String) {
+    let stats_path = dir.join("stats.json");
+    let out = cts_audit()
+        .args(["scan", "--format", "jsonl", "--stats"])
+        .arg(&stats_path)
+        .args(args)
+        .output()
+        .unwrap();
+    let records = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stats = std::fs::read(&stats_path)
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap(),
+        records,
+        stats,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn n(stats: &Value, key: &str) -> u64 {
+    stats[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("stats has no {key}: {stats}"))
+}
+
+/// The identities the issue promises.
+fn assert_counts_add_up(stats: &Value) {
+    assert_eq!(
+        n(stats, "unique"),
+        n(stats, "records") - n(stats, "duplicates"),
+        "{stats}"
+    );
+    assert_eq!(
+        n(stats, "unique"),
+        n(stats, "billing") + n(stats, "other_service"),
+        "{stats}"
+    );
+    assert_eq!(
+        n(stats, "billing"),
+        n(stats, "catalogued") + n(stats, "uncatalogued"),
+        "{stats}"
+    );
+    assert_eq!(
+        n(stats, "unique"),
+        n(stats, "emitted") + n(stats, "filtered_out"),
+        "{stats}"
+    );
+    assert_eq!(
+        n(stats, "errors") as usize,
+        stats["error_list"].as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn every_container_form_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = 1_718_777_931_170;
+    // OBS transfer file: compact array, gzip, in the OBS tree.
+    let obs = json!([
+        trace(&uuid(1), "payOrder", "cloudresouce", t0),
+        trace(&uuid(2), "queryBalanceAlert", "balance", t0)
+    ]);
+    write(d, "CloudTraces/ap-southeast-1/2024/06/19/system/CBC/cts_CloudTrace_ap-southeast-1_2024-06-19T06-25-00Z_47b9d51830deff47.json.gz", &gzip(obs.to_string().as_bytes()));
+    // Pretty-printed array, not compressed, with a BOM and CRLF.
+    let pretty = serde_json::to_string_pretty(&json!([trace(&uuid(3), "bindCard", "order", t0)]))
+        .unwrap()
+        .replace('\n', "\r\n");
+    write(
+        d,
+        "pretty.json",
+        &[b"\xEF\xBB\xBF".as_slice(), pretty.as_bytes()].concat(),
+    );
+    // ListTraces page with `response` as an object and `user` as an object.
+    let mut failed = trace(&uuid(4), "refundApply", "balance", t0);
+    failed["trace_rating"] = json!("warning");
+    failed["code"] = json!("400");
+    failed["user"] = json!({"name": "bob", "type": "ExternalUser", "domain": {"name": "acme"}});
+    failed["response"] = json!({"error_code": "CBC.99005003", "error_msg": "insufficient balance"});
+    write(
+        d,
+        "page.json",
+        serde_json::to_string_pretty(
+            &json!({"traces": [failed], "meta_data": {"count": 1, "marker": null}}),
+        )
+        .unwrap()
+        .as_bytes(),
+    );
+    // LTS lines with a blank line; console times and string codes.
+    let mut console = trace(&uuid(5), "unsubscribeResource", "subscription", 0);
+    console["time"] = json!("Nov 16, 2023 10:54:04 GMT+08:00");
+    console["code"] = json!("200");
+    let lines = format!(
+        "{}\n\n{}\n",
+        console,
+        trace(&uuid(6), "createServer", "ecs", t0)
+            .to_string()
+            .replace("\"CBC\"", "\"ECS\"")
+    );
+    write(d, "lts.jsonl", lines.as_bytes());
+    // FunctionGraph event with the legacy trace_status.
+    let event = json!({"cts": {"time": t0, "user": {"name": "mallory"}, "request": {}, "response": {}, "code": 204, "service_type": "CTS",
+        "resource_type": "tracker", "resource_name": "system", "trace_name": "deleteTracker", "trace_type": "ConsoleAction",
+        "record_time": t0, "trace_id": uuid(7), "trace_status": "normal"}});
+    write(d, "event.json", event.to_string().as_bytes());
+    // A single pretty-printed trace object.
+    write(
+        d,
+        "single.json",
+        serde_json::to_string_pretty(&trace(&uuid(8), "setDefaultBindCard", "order", t0))
+            .unwrap()
+            .as_bytes(),
+    );
+    // A digest, by name, and one by content only.
+    write(d, "CloudTraces/ap-southeast-1/2024/06/19/system/Digest/CBC/cts_CloudTrace-Digest_ap-southeast-1_2024-06-19T07-00-00Z.json.gz", &gzip(b"{\"digest_object\":\"x\"}"));
+    write(d, "renamed-digest.json", b"{\n \"digest_start_time\": \"2017-03-28T01-09-17Z\",\n \"digest_object\": \"CloudTraces/x\"\n}");
+
+    let (code, records, stats, stderr) = scan(&["--all", d.to_str().unwrap()], d);
+    assert_eq!(code, 0, "{stderr}");
+    assert_counts_add_up(&stats);
+    assert_eq!(n(&stats, "records"), 8, "{stats}");
+    assert_eq!(n(&stats, "errors"), 0, "{stats}");
+    assert_eq!(n(&stats, "digests_skipped"), 2);
+    assert_eq!(n(&stats, "other_service"), 1);
+    let by_name = |name: &str| {
+        records
+            .iter()
+            .find(|r| r["trace_name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(by_name("payOrder")["user"], "alice");
+    assert_eq!(by_name("payOrder")["time"], "2024-06-19T06:18:51.170Z");
+    assert_eq!(by_name("bindCard")["severity"], "high");
+    let refund = by_name("refundApply");
+    assert_eq!(
+        (
+            refund["error_code"].as_str(),
+            refund["code"].as_u64(),
+            refund["failed"].as_bool()
+        ),
+        (Some("CBC.99005003"), Some(400), Some(true))
+    );
+    assert_eq!(refund["user_type"], "ExternalUser");
+    assert!(refund["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("page.json#1.1"));
+    assert_eq!(
+        by_name("unsubscribeResource")["time"],
+        "2023-11-16T02:54:04.000Z"
+    );
+    assert!(by_name("unsubscribeResource")["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("lts.jsonl:1"));
+    assert_eq!(by_name("deleteTracker")["severity"], "critical");
+    assert_eq!(by_name("createServer")["billing"], false);
+    assert_eq!(by_name("setDefaultBindCard")["category"], "payment_method");
+}
+
+#[test]
+fn damaged_input_is_reported_and_the_rest_still_classified() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = 1_718_777_931_170;
+    // A truncated gzip: the whole records before the cut survive.
+    let many: Vec<Value> = (0..400)
+        .map(|i| {
+            trace(
+                &uuid(100 + i),
+                "payOrder",
+                "cloudresouce",
+                t0 + i64::from(i),
+            )
+        })
+        .collect();
+    let packed = gzip(Value::Array(many).to_string().as_bytes());
+    write(d, "a-truncated.json.gz", &packed[..packed.len() / 2]);
+    // A broken line between good ones, and invalid UTF-8 inside a value.
+    let good = |i: u32| trace(&uuid(i), "bindCard", "order", t0).to_string();
+    let mut lines =
+        format!("{}\n{{\"trace_id\": \"broken\", \n{}\n", good(1), good(2)).into_bytes();
+    let mut bad_utf8 = good(3).into_bytes();
+    let at = bad_utf8.windows(5).position(|w| w == b"alice").unwrap();
+    bad_utf8[at] = 0xff;
+    lines.extend_from_slice(&bad_utf8);
+    lines.extend_from_slice(format!("\n{}\n", good(4)).as_bytes());
+    write(d, "b-lines.jsonl", &lines);
+    // An empty file.
+    write(d, "c-empty.json", b"");
+
+    let (code, records, stats, stderr) = scan(&["--all", d.to_str().unwrap()], d);
+    assert_eq!(code, 0, "damaged input is not a usage error: {stderr}");
+    assert_counts_add_up(&stats);
+    let errors = stats["error_list"].as_array().unwrap();
+    let has = |file: &str, location: Option<&str>, text: &str| {
+        errors.iter().any(|e| {
+            e["file"].as_str().unwrap().ends_with(file)
+                && e["location"].as_str() == location
+                && e["message"].as_str().unwrap().contains(text)
+        })
+    };
+    assert!(
+        has("b-lines.jsonl", Some("line 2"), "invalid trace"),
+        "{errors:?}"
+    );
+    assert!(
+        has("b-lines.jsonl", Some("line 4"), "invalid trace"),
+        "{errors:?}"
+    );
+    assert!(has("a-truncated.json.gz", None, "truncated"), "{errors:?}");
+    assert!(has("c-empty.json", None, "empty"), "{errors:?}");
+    assert!(stderr.contains("b-lines.jsonl: line 2:"), "{stderr}");
+    // Good lines around the damage are all there, with their line numbers.
+    let lines_out: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["source"].as_str())
+        .filter(|s| s.contains("b-lines"))
+        .collect();
+    assert_eq!(lines_out.len(), 3, "{lines_out:?}");
+    assert!(lines_out.iter().any(|s| s.ends_with(":5")));
+    // Some whole records of the truncated gzip came through, classified.
+    let truncated = records
+        .iter()
+        .filter(|r| r["source"].as_str().unwrap().contains("a-truncated"))
+        .count();
+    assert!(truncated > 0 && truncated < 400, "{truncated}");
+    assert_eq!(n(&stats, "files_skipped"), 1);
+    assert_eq!(
+        n(&stats, "record_errors"),
+        2 + u64::from(errors.iter().any(|e| {
+            e["location"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("record"))
+        }))
+    );
+}
+
+#[test]
+fn duplicates_are_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let first = json!([
+        trace(&uuid(1), "payOrder", "cloudresouce", 1),
+        trace(&uuid(2), "bindCard", "order", 2)
+    ]);
+    let second = json!([
+        trace(&uuid(2), "bindCard", "order", 2),
+        trace(&uuid(3), "unBindCard", "order", 3)
+    ]);
+    write(d, "1.json", first.to_string().as_bytes());
+    write(d, "2.json.gz", &gzip(second.to_string().as_bytes()));
+    let (_, records, stats, _) = scan(&[d.to_str().unwrap()], d);
+    assert_eq!(
+        (
+            n(&stats, "records"),
+            n(&stats, "duplicates"),
+            n(&stats, "unique")
+        ),
+        (4, 1, 3)
+    );
+    assert_eq!(records.len(), 3);
+    assert_counts_add_up(&stats);
+}
+
+#[test]
+fn filters_severity_and_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = 1_718_777_931_170; // 2024-06-19
+    let mut root = trace(&uuid(2), "accountTopUp", "balance", t0 + 86_400_000);
+    root["user"] = json!({"name": "root-admin", "id": "u-root"});
+    let all = json!([
+        trace(&uuid(1), "payOrder", "cloudresouce", t0),
+        root,
+        trace(&uuid(3), "queryBalanceAlert", "balance", t0)
+    ]);
+    write(d, "t.json", all.to_string().as_bytes());
+    let path = d.to_str().unwrap();
+
+    let (_, records, stats, _) = scan(&[path], d);
+    assert_eq!(records.len(), 2, "the read is not flagged by default");
+    assert_eq!(n(&stats, "filtered_out"), 1);
+    let (_, records, _, _) = scan(&["--since", "2024-06-20", path], d);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["trace_name"], "accountTopUp");
+    let (_, records, _, _) = scan(&["--user", "ROOT-ADMIN", path], d);
+    assert_eq!(records.len(), 1);
+    let (_, records, _, _) = scan(&["--all", "--trace-name", "queryBalanceAlert", path], d);
+    assert_eq!(records.len(), 1);
+    let (_, records, _, _) = scan(&["--min-severity", "high", path], d);
+    assert!(records.is_empty());
+
+    let (code, _, _, _) = scan(&["--fail-on", "medium", path], d);
+    assert_eq!(code, 1);
+    let (code, _, _, _) = scan(&["--fail-on", "high", path], d);
+    assert_eq!(code, 0);
+    cts_audit()
+        .args(["scan", "--since", "last tuesday", path])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--since"));
+    cts_audit()
+        .args(["scan", "--min-severity", "severe", path])
+        .assert()
+        .code(2);
+    cts_audit()
+        .args(["scan", "/no/such/dir"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no input could be read"));
+}
+
+#[test]
+fn stdin_and_every_output_format() {
+    let lines = format!(
+        "{}\n{}\n",
+        trace(&uuid(1), "payOrder", "cloudresouce", 1_718_777_931_170),
+        trace(
+            &uuid(2),
+            "deleteResource",
+            "cloudresouce",
+            1_718_777_931_171
+        )
+    );
+    let out = cts_audit()
+        .args(["scan", "-q", "--format", "json", "-"])
+        .write_stdin(lines.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let array: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(array.len(), 2);
+    assert!(array[0]["source"].as_str().unwrap().starts_with("-:1"));
+
+    let out = cts_audit()
+        .args(["scan", "-q", "--format", "csv", "-"])
+        .write_stdin(lines.clone())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        cts_audit::report::CSV_HEADER
+    );
+    assert_eq!(reader.records().count(), 2);
+
+    cts_audit()
+        .args(["scan", "-"])
+        .write_stdin(lines)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("deleteResource").and(predicate::str::contains("2 records")),
+        )
+        .stderr(predicate::str::contains("2 records"));
+}
+
+#[test]
+fn thread_count_does_not_change_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in 0..20u32 {
+        let traces: Vec<Value> = (0..30)
+            .map(|i| {
+                trace(
+                    &uuid(f * 100 + i % 25),
+                    "payOrder",
+                    "cloudresouce",
+                    i64::from(f * 100 + i),
+                )
+            })
+            .collect();
+        write(
+            d,
+            &format!("f{f:02}.json"),
+            Value::Array(traces).to_string().as_bytes(),
+        );
+    }
+    let run = |threads: &str| {
+        cts_audit()
+            .args(["scan", "-q", "--format", "jsonl", "-j", threads])
+            .arg(d)
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert_eq!(run("1"), run("2"));
+    assert_eq!(run("1"), run("4"));
+}
+
+#[test]
+fn shipped_samples_show_the_flagged_billing_actions() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, records, stats, _) = scan(&[samples.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0);
+    assert_counts_add_up(&stats);
+    assert_eq!(n(&stats, "errors"), 0);
+    assert_eq!(n(&stats, "duplicates"), 1);
+    assert_eq!(n(&stats, "digests_skipped"), 1);
+    let names: Vec<&str> = records
+        .iter()
+        .map(|r| r["trace_name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "payOrder",
+        "unsubscribeResource",
+        "bindCard",
+        "deleteTracker",
+        "refundApply",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} not flagged in {names:?}"
+        );
+    }
+    assert!(!names.contains(&"queryMonthlyConsumeBill"));
+}
