@@ -315,13 +315,11 @@ impl Worker<'_> {
         self.result.bytes += unit.bytes.len() as u64;
         match &unit.layout {
             Layout::Lines { first_line } => {
-                let mut line_no = *first_line;
-                for line in unit.bytes.split(|&b| b == b'\n') {
+                for (line_no, line) in (*first_line..).zip(unit.bytes.split(|&b| b == b'\n')) {
                     let text = line.trim_ascii();
                     if !text.is_empty() {
                         self.value(text, Location::Line(line_no));
                     }
-                    line_no += 1;
                 }
             }
             Layout::Elements {
