@@ -64,9 +64,11 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
             "--form" => args.form = value,
             "--out" => args.out = PathBuf::from(value),
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "unknown flag {flag}; use --records N --seed S --form jsonl|array|obs --out PATH"
-            )),
+            ))
+            }
         }
     }
     Ok(args)

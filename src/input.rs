@@ -8,7 +8,7 @@
 
 use memchr::memchr_iter;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Size of one block of records handed to a worker.
@@ -95,19 +95,32 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
 }
 
 /// Opens an input, decompressing gzip (several members allowed) when the
-/// content starts with its magic bytes, whatever the file is called.
+/// content starts with its magic bytes, whatever the file is called. Plain
+/// input is read straight into the caller's buffers, without a second copy.
 pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
-    let raw: Box<dyn Read + Send> = if input.is_stdin() {
+    let mut raw: Box<dyn Read + Send> = if input.is_stdin() {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(&input.path)?)
     };
-    let mut buffered = BufReader::with_capacity(256 << 10, raw);
-    let head = buffered.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(buffered)))
+    let mut head = Vec::with_capacity(2);
+    while head.len() < 2 {
+        let mut byte = [0u8; 2];
+        match raw.read(&mut byte[..2 - head.len()]) {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&byte[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    let is_gzip = head == [0x1f, 0x8b];
+    let whole = io::Cursor::new(head).chain(raw);
+    if is_gzip {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(
+            BufReader::with_capacity(256 << 10, whole),
+        )))
     } else {
-        Ok(Box::new(buffered))
+        Ok(Box::new(whole))
     }
 }
 
@@ -207,8 +220,21 @@ pub fn read_units(
     reader: &mut dyn Read,
     emit: &mut dyn FnMut(Unit),
 ) -> (Option<Container>, Vec<ReadProblem>) {
+    read_units_into(file, reader, emit, &mut || {
+        Vec::with_capacity(BLOCK_BYTES + (64 << 10))
+    })
+}
+
+/// [`read_units`], taking each new block buffer from `spare`, so a caller
+/// can hand back the buffers of processed units instead of allocating.
+pub fn read_units_into(
+    file: usize,
+    reader: &mut dyn Read,
+    emit: &mut dyn FnMut(Unit),
+    spare: &mut dyn FnMut() -> Vec<u8>,
+) -> (Option<Container>, Vec<ReadProblem>) {
     let mut problems = Vec::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + (64 << 10));
+    let mut buf: Vec<u8> = spare();
     let mut eof = false;
     // Fill until the container can be told, or the input ends.
     let container = loop {
@@ -282,7 +308,7 @@ pub fn read_units(
                 continue;
             }
         }
-        let (unit, rest) = cutter.cut(file, &mut buf, eof, &mut problems);
+        let (unit, rest) = cutter.cut(file, &mut buf, eof, &mut problems, spare);
         consumed += unit.as_ref().map_or(0, |u| u.bytes.len() as u64);
         if let Some(unit) = unit {
             emit(unit);
@@ -339,6 +365,7 @@ impl Cutter {
         buf: &mut Vec<u8>,
         eof: bool,
         problems: &mut Vec<ReadProblem>,
+        spare: &mut dyn FnMut() -> Vec<u8>,
     ) -> (Option<Unit>, Vec<u8>) {
         match self {
             Cutter::Lines { next_line } => {
@@ -347,7 +374,7 @@ impl Cutter {
                 } else {
                     memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1)
                 };
-                let rest = buf.split_off(end);
+                let rest = split_into(buf, end, spare);
                 let first_line = *next_line;
                 *next_line += memchr_iter(b'\n', buf).count() as u64;
                 let unit = (!buf.is_empty()).then(|| Unit {
@@ -382,7 +409,11 @@ impl Cutter {
                         message: "unexpected bytes after the closing ']'".into(),
                     });
                 }
-                let rest = if eof { Vec::new() } else { buf.split_off(end) };
+                let rest = if eof {
+                    Vec::new()
+                } else {
+                    split_into(buf, end, spare)
+                };
                 scanner.rebase(end);
                 let unit = (!ranges.is_empty()).then(|| Unit {
                     file,
@@ -404,6 +435,16 @@ impl Cutter {
             }
         }
     }
+}
+
+/// Moves `buf[end..]` into a spare buffer (keeping `buf` for the unit), so
+/// the next block grows in a buffer that already has its full capacity.
+fn split_into(buf: &mut Vec<u8>, end: usize, spare: &mut dyn FnMut() -> Vec<u8>) -> Vec<u8> {
+    let mut rest = spare();
+    rest.clear();
+    rest.extend_from_slice(&buf[end..]);
+    buf.truncate(end);
+    rest
 }
 
 /// Finds the top-level elements of a JSON array in a stream of bytes,

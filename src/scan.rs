@@ -247,10 +247,21 @@ struct UnitResult {
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
 fn dedup_key(trace_id: &str) -> u128 {
-    let hex = trace_id.as_bytes();
-    if hex.len() == 36 && [8, 13, 18, 23].iter().all(|&i| hex[i] == b'-') {
-        let digits: String = trace_id.chars().filter(|c| *c != '-').collect();
-        if let Ok(value) = u128::from_str_radix(&digits, 16) {
+    let bytes = trace_id.as_bytes();
+    if bytes.len() == 36 && [8, 13, 18, 23].iter().all(|&i| bytes[i] == b'-') {
+        let mut value: u128 = 0;
+        let mut hex_digits = 0;
+        for &b in bytes {
+            let digit = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                b'A'..=b'F' => b - b'A' + 10,
+                _ => continue,
+            };
+            value = (value << 4) | u128::from(digit);
+            hex_digits += 1;
+        }
+        if hex_digits == 32 {
             return value;
         }
     }
@@ -313,13 +324,19 @@ impl Worker<'_> {
 
     fn unit(&mut self, unit: &Unit) {
         self.result.bytes += unit.bytes.len() as u64;
+        // One UTF-8 check for the whole block is far cheaper than one per
+        // string; only a block that fails is checked record by record.
+        let text = std::str::from_utf8(&unit.bytes).ok();
         match &unit.layout {
             Layout::Lines { first_line } => {
-                for (line_no, line) in (*first_line..).zip(unit.bytes.split(|&b| b == b'\n')) {
-                    let text = line.trim_ascii();
-                    if !text.is_empty() {
-                        self.value(text, Location::Line(line_no));
+                let mut start = 0;
+                let ends = memchr::memchr_iter(b'\n', &unit.bytes)
+                    .chain(std::iter::once(unit.bytes.len()));
+                for (line_no, end) in (*first_line..).zip(ends) {
+                    if !unit.bytes[start..end].trim_ascii().is_empty() {
+                        self.slice(&unit.bytes, text, start..end, Location::Line(line_no));
                     }
+                    start = end + 1;
                 }
             }
             Layout::Elements {
@@ -327,8 +344,10 @@ impl Worker<'_> {
                 ranges,
             } => {
                 for (k, &(start, end)) in ranges.iter().enumerate() {
-                    self.value(
-                        &unit.bytes[start as usize..end as usize],
+                    self.slice(
+                        &unit.bytes,
+                        text,
+                        start as usize..end as usize,
                         Location::Record(first_index + k as u64),
                     );
                 }
@@ -339,7 +358,7 @@ impl Worker<'_> {
                 let mut index = 1;
                 loop {
                     match values.next() {
-                        Some(Ok(raw)) => self.value(raw.get().as_bytes(), Location::Record(index)),
+                        Some(Ok(raw)) => self.value(raw.get(), Location::Record(index)),
                         Some(Err(err)) => {
                             self.problem(Location::Record(index), format!("invalid JSON: {err}"));
                             break;
@@ -352,18 +371,46 @@ impl Worker<'_> {
         }
     }
 
+    /// One record's bytes, cut at ASCII delimiters from a unit whose text
+    /// is `text` when the unit is valid UTF-8.
+    fn slice(
+        &mut self,
+        bytes: &[u8],
+        text: Option<&str>,
+        range: std::ops::Range<usize>,
+        location: Location,
+    ) {
+        let record = match text {
+            Some(text) => text.get(range.clone()),
+            None => match std::str::from_utf8(&bytes[range.clone()]) {
+                Ok(record) => Some(record),
+                Err(err) => {
+                    let at = err.valid_up_to();
+                    return self.problem(
+                        location,
+                        format!("invalid UTF-8 at byte {at} of the record"),
+                    );
+                }
+            },
+        };
+        match record {
+            Some(record) => self.value(record.trim_ascii(), location),
+            None => self.problem(location, "record not cut at a character boundary".into()),
+        }
+    }
+
     /// One JSON value: a trace, or a page or event that wraps traces.
-    fn value(&mut self, bytes: &[u8], location: Location) {
-        let trace = match Trace::from_slice(bytes) {
+    fn value(&mut self, text: &str, location: Location) {
+        let trace = match Trace::from_str(text) {
             Ok(trace) => trace,
             Err(err) => return self.problem(location, format!("invalid trace: {err}")),
         };
         if let Some(traces) = &trace.traces {
             for (k, raw) in traces.iter().enumerate() {
-                self.value(raw.get().as_bytes(), location.nested(k as u64 + 1));
+                self.value(raw.get(), location.nested(k as u64 + 1));
             }
         } else if let Some(inner) = trace.cts {
-            self.value(inner.get().as_bytes(), location);
+            self.value(inner.get(), location);
         } else if trace.digest_object.is_some() {
             self.result.digests += 1;
         } else {
@@ -378,30 +425,39 @@ impl Worker<'_> {
             Kind::UncataloguedBilling => KindTag::Uncatalogued,
             Kind::OtherService => KindTag::Other,
         };
-        let user = trace.user();
-        let user_id = user
-            .as_ref()
-            .and_then(|u| u.id.as_deref().map(str::to_owned));
-        let verdict = Verdict::new(trace, user, &class, location.source(self.file));
-        let selected = class.severity >= self.options.min_severity
-            && self
-                .options
+        // Most records fall below the severity floor: decide that first, and
+        // build the verdict (user, time text, source) only for candidates.
+        let rendered = if class.severity >= self.options.min_severity {
+            let user = trace.user();
+            let user_id = user
+                .as_ref()
+                .and_then(|u| u.id.as_deref().map(str::to_owned));
+            let verdict = Verdict::new(trace, user, &class, location.source(self.file));
+            self.options
                 .filters
-                .matches(&verdict, trace.time_ms(), user_id.as_deref());
-        let rendered = selected.then(|| {
-            let start = self.result.output.len();
-            report::render(&verdict, self.options.format, &mut self.result.output);
-            (start as u32, self.result.output.len() as u32)
-        });
-        let uncatalogued_name = (kind == KindTag::Uncatalogued).then(|| {
-            format!(
-                "{}/{}",
-                verdict.service_type.unwrap_or("-"),
-                verdict.trace_name.unwrap_or("-")
-            )
-        });
+                .matches(&verdict, trace.time_ms(), user_id.as_deref())
+                .then(|| {
+                    let start = self.result.output.len();
+                    report::render(&verdict, self.options.format, &mut self.result.output);
+                    (start as u32, self.result.output.len() as u32)
+                })
+        } else {
+            None
+        };
+        let text = |t: &Option<std::borrow::Cow<'_, str>>| {
+            t.as_deref()
+                .filter(|t| !t.is_empty())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        let uncatalogued_name = (kind == KindTag::Uncatalogued)
+            .then(|| format!("{}/{}", text(&trace.service_type), text(&trace.trace_name)));
         self.result.outcomes.push(Outcome {
-            key: verdict.trace_id.map(dedup_key),
+            key: trace
+                .trace_id
+                .as_deref()
+                .filter(|id| !id.is_empty())
+                .map(dedup_key),
             kind,
             severity: class.severity,
             failed: class.failed,
@@ -479,7 +535,7 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
 /// The single thread that sees every result in input order.
 struct Ledger<'s> {
     stats: Stats,
-    seen: HashSet<u128>,
+    seen: HashSet<u128, foldhash::fast::RandomState>,
     sink: &'s mut dyn Sink,
 }
 
@@ -544,7 +600,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
     let (files, walk_problems) = input::find(paths);
     let mut ledger = Ledger {
         stats: Stats::default(),
-        seen: HashSet::new(),
+        seen: HashSet::default(),
         sink,
     };
     for (path, message) in walk_problems {
@@ -644,37 +700,83 @@ fn scan_large_file(
             return;
         }
     };
-    let batch = pool.current_num_threads().max(1) * 2;
-    let (sender, receiver) = mpsc::sync_channel::<Unit>(batch);
+    // Units in flight at once: enough to keep every worker busy while the
+    // ledger catches up, few enough to bound memory (each is ~BLOCK_BYTES).
+    let max_in_flight = pool.current_num_threads().max(1) * 2;
+    let (sender, receiver) = mpsc::sync_channel::<Unit>(max_in_flight);
     let mut any_records = false;
     let (container, problems) = std::thread::scope(|scope| {
+        // Processed units' buffers go back to the reader: no page faults
+        // and no regrowth for each new block.
+        let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
         let reader_thread = scope.spawn(move || {
-            input::read_units(index, &mut *reader, &mut |unit| {
-                // The receiver only hangs up when this scan ends.
-                let _ = sender.send(unit);
-            })
+            let mut spare = || {
+                recycled
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(input::BLOCK_BYTES + (64 << 10)))
+            };
+            input::read_units_into(
+                index,
+                &mut *reader,
+                &mut |unit| {
+                    // The receiver only hangs up when this scan ends.
+                    let _ = sender.send(unit);
+                },
+                &mut spare,
+            )
         });
-        let mut pending = Vec::with_capacity(batch);
-        while let Ok(first) = receiver.recv() {
-            pending.push(first);
-            while pending.len() < batch {
-                match receiver.try_recv() {
-                    Ok(unit) => pending.push(unit),
-                    Err(_) => break,
+        // Workers take units as they come; a small reorder buffer hands the
+        // results to the ledger in input order while the next units parse.
+        let (result_sender, results) = mpsc::channel::<(u64, UnitResult)>();
+        pool.in_place_scope(|workers| {
+            let mut next_seq = 0u64;
+            let mut next_to_take = 0u64;
+            let mut waiting: BTreeMap<u64, UnitResult> = BTreeMap::new();
+            let mut reader_done = false;
+            loop {
+                while !reader_done && next_seq - next_to_take < max_in_flight as u64 {
+                    let unit = if next_seq == next_to_take {
+                        receiver.recv().ok()
+                    } else {
+                        match receiver.try_recv() {
+                            Ok(unit) => Some(unit),
+                            Err(mpsc::TryRecvError::Empty) => break,
+                            Err(mpsc::TryRecvError::Disconnected) => None,
+                        }
+                    };
+                    let Some(unit) = unit else {
+                        reader_done = true;
+                        break;
+                    };
+                    let result_sender = result_sender.clone();
+                    let recycle = recycle.clone();
+                    let seq = next_seq;
+                    workers.spawn(move |_| {
+                        let result = process_unit(&unit, &input.path, options);
+                        let _ = result_sender.send((seq, result));
+                        let mut bytes = unit.bytes;
+                        bytes.clear();
+                        let _ = recycle.send(bytes);
+                    });
+                    next_seq += 1;
+                }
+                if next_to_take == next_seq {
+                    if reader_done {
+                        break;
+                    }
+                    continue;
+                }
+                let Ok((seq, result)) = results.recv() else {
+                    break;
+                };
+                waiting.insert(seq, result);
+                while let Some(result) = waiting.remove(&next_to_take) {
+                    any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
+                    ledger.take(result);
+                    next_to_take += 1;
                 }
             }
-            let results: Vec<UnitResult> = pool.install(|| {
-                pending
-                    .par_iter()
-                    .map(|unit| process_unit(unit, &input.path, options))
-                    .collect()
-            });
-            for result in results {
-                any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
-                ledger.take(result);
-            }
-            pending.clear();
-        }
+        });
         reader_thread.join().unwrap_or_else(|_| {
             (
                 None,

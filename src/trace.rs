@@ -91,9 +91,15 @@ pub struct Trace<'a> {
 }
 
 impl<'a> Trace<'a> {
-    /// Parses one trace object.
+    /// Parses one trace object from bytes (checked for UTF-8 as it goes).
     pub fn from_slice(bytes: &'a [u8]) -> serde_json::Result<Trace<'a>> {
         serde_json::from_slice(bytes)
+    }
+
+    /// Parses one trace object from text already known to be UTF-8.
+    #[allow(clippy::should_implement_trait)] // FromStr cannot borrow from its input
+    pub fn from_str(text: &'a str) -> serde_json::Result<Trace<'a>> {
+        serde_json::from_str(text)
     }
 
     /// `time` in epoch milliseconds, falling back to `record_time`.

@@ -252,7 +252,7 @@ fn damaged_input_is_reported_and_the_rest_still_classified() {
         "{errors:?}"
     );
     assert!(
-        has("b-lines.jsonl", Some("line 4"), "invalid trace"),
+        has("b-lines.jsonl", Some("line 4"), "invalid UTF-8"),
         "{errors:?}"
     );
     assert!(has("a-truncated.json.gz", None, "truncated"), "{errors:?}");

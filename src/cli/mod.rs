@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Read exported traces, classify every record, report the sensitive ones.
-    Scan(scan_cmd::ScanArgs),
+    Scan(Box<scan_cmd::ScanArgs>),
     /// List the catalog of known operations.
     Catalog(catalog_cmd::CatalogArgs),
 }

@@ -1,0 +1,104 @@
+//! Per-record parsing throughput on generated JSON lines, against the two
+//! floors: splitting lines only, and serde_json skipping every value.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use cts_audit::scan::{scan, CollectSink, ScanOptions};
+use cts_audit::trace::Trace;
+
+/// Realistic lines: the shape of ../shared/reference §5.1, user as object or string.
+fn corpus(lines: usize) -> String {
+    let mut text = String::new();
+    for i in 0..lines {
+        let name = [
+            "createServer",
+            "payOrder",
+            "deleteVolume",
+            "listAllMyBucket",
+            "bindCard",
+        ][i % 5];
+        let user = if i % 2 == 0 {
+            r#"{"name":"alice","id":"f36972ced2d619f1214","type":"User","domain":{"name":"acme","id":"7e0d78c85c0d4b9b"}}"#.to_owned()
+        } else {
+            r#""{\"name\":\"bob\",\"id\":\"5f2cd06722f24250976264ebe7753a08\",\"domain\":{\"name\":\"acme\",\"id\":\"25fe\"}}""#.to_owned()
+        };
+        text.push_str(&format!(
+            r#"{{"trace_id":"{i:08x}-2e03-11ef-82de-cf140e2a70fb","trace_name":"{name}","resource_type":"ecs","trace_rating":"normal","api_version":"1.0","source_ip":"124.71.93.243","domain_id":"7e0d78c85c0d4b9b","trace_type":"ConsoleAction","service_type":"ECS","event_type":"system","project_id":"07066c6fc90025a02f6dc01e105b286e","read_only":false,"tracker_name":"system","time":{},"resource_name":"ecs-test","user":{user},"record_time":1718777931170,"request":"{{\"server\":{{\"adminPass\":\"********\",\"extendparam\":{{\"chargingMode\":\"0\",\"regionID\":\"cn-north-4\"}},\"count\":1,\"availability_zone\":\"cn-north-4c\",\"name\":\"ecs-test\",\"flavorRef\":\"sn3.small.1\"}}}}","message":"success","response":"{{\"job_id\":\"ff8080828fe9028a01902f2542df1b10\",\"status\":\"SUCCESS\",\"error_code\":null}}","resource_id":"7285ea5d-f15c-4d9c-9e4e-37d37023f2f4","request_id":"null","code":200}}"#,
+            1_718_777_931_170u64 + i as u64
+        ));
+        text.push('\n');
+    }
+    text
+}
+
+fn parsing(c: &mut Criterion) {
+    let text = corpus(20_000);
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("split lines only", |b| {
+        b.iter(|| memchr::memchr_iter(b'\n', text.as_bytes()).count())
+    });
+    group.bench_function("serde_json IgnoredAny", |b| {
+        b.iter(|| {
+            text.lines()
+                .filter(|l| serde_json::from_str::<serde::de::IgnoredAny>(l).is_ok())
+                .count()
+        })
+    });
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        trace_id: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        trace_name: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        resource_type: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        service_type: Option<std::borrow::Cow<'a, str>>,
+    }
+    group.bench_function("Head::from_str (4 fields)", |b| {
+        b.iter(|| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Head>(black_box(l)).ok())
+                .count()
+        })
+    });
+    group.bench_function("Trace::from_str", |b| {
+        b.iter(|| {
+            text.lines()
+                .filter_map(|l| Trace::from_str(black_box(l)).ok())
+                .count()
+        })
+    });
+    group.finish();
+
+    let dir = std::env::temp_dir().join(format!("cts-audit-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("corpus.jsonl");
+    std::fs::write(&file, corpus(200_000)).unwrap();
+    let bytes = std::fs::metadata(&file).unwrap().len();
+    let mut group = c.benchmark_group("scan");
+    group.throughput(Throughput::Bytes(bytes));
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let options = ScanOptions {
+            threads: Some(threads),
+            ..ScanOptions::default()
+        };
+        group.bench_function(format!("jsonl file, {threads} thread(s)"), |b| {
+            b.iter(|| {
+                scan(
+                    std::slice::from_ref(&file),
+                    &options,
+                    &mut CollectSink::default(),
+                )
+                .records
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+criterion_group!(benches, parsing);
+criterion_main!(benches);
