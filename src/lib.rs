@@ -7,5 +7,6 @@ pub mod catalog;
 pub mod classify;
 pub mod input;
 pub mod report;
+pub mod rules;
 pub mod scan;
 pub mod trace;

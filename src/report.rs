@@ -2,7 +2,7 @@
 //!
 //! Field meanings are documented in `docs/OUTPUT.md`.
 
-use crate::catalog::{Category, Severity};
+use crate::catalog::{Category, Entry, Severity};
 use crate::classify::{Classification, Kind};
 use crate::trace::{Trace, User};
 use serde::Serialize;
@@ -10,35 +10,37 @@ use std::borrow::Cow;
 use std::io::Write;
 
 /// One classified trace, flat and ready to serialise. Borrows from the
-/// input where it can.
-#[derive(Debug, Serialize)]
+/// input where it can; [`Verdict::into_owned`] detaches it.
+#[derive(Debug, Clone, Serialize)]
 pub struct Verdict<'a> {
     /// CTS trace id.
-    pub trace_id: Option<&'a str>,
+    pub trace_id: Option<Cow<'a, str>>,
     /// When the operation happened, RFC 3339 UTC with milliseconds.
     pub time: Option<String>,
     /// Operation name.
-    pub trace_name: Option<&'a str>,
+    pub trace_name: Option<Cow<'a, str>>,
     /// Service abbreviation.
-    pub service_type: Option<&'a str>,
+    pub service_type: Option<Cow<'a, str>>,
     /// Resource type.
-    pub resource_type: Option<&'a str>,
+    pub resource_type: Option<Cow<'a, str>>,
     /// Resource id.
-    pub resource_id: Option<&'a str>,
+    pub resource_id: Option<Cow<'a, str>>,
     /// Resource name.
-    pub resource_name: Option<&'a str>,
+    pub resource_name: Option<Cow<'a, str>>,
     /// Who acted: the user name.
     pub user: Option<Cow<'a, str>>,
     /// `User`, `AssumedAgency`, `ExternalUser`.
     pub user_type: Option<Cow<'a, str>>,
     /// The account (domain) name.
     pub domain: Option<Cow<'a, str>>,
+    /// The root (domain) account itself acted (`principal_is_root_user`).
+    pub root_user: Option<bool>,
     /// Caller IP.
-    pub source_ip: Option<&'a str>,
+    pub source_ip: Option<Cow<'a, str>>,
     /// `ConsoleAction`, `ApiCall`, `SystemAction`, ...
-    pub trace_type: Option<&'a str>,
+    pub trace_type: Option<Cow<'a, str>>,
     /// `normal`, `warning` or `incident`.
-    pub rating: Option<&'a str>,
+    pub rating: Option<Cow<'a, str>>,
     /// HTTP status.
     pub code: Option<u16>,
     /// Service error code of a failed attempt, e.g. `CBC.0151`.
@@ -53,46 +55,46 @@ pub struct Verdict<'a> {
     pub operation: Option<&'static str>,
     /// The catalog category.
     pub category: Option<Category>,
-    /// The severity after rules.
+    /// The severity: the highest of the rules that fired.
     pub severity: Severity,
     /// Ids of the rules that fired.
-    pub rules: Vec<&'static str>,
+    pub rules: Vec<Cow<'static, str>>,
     /// Why each rule fired, naming its evidence.
     pub reasons: Vec<String>,
     /// Where the record was read: `FILE:LINE` for JSON lines, `FILE#N` for
     /// the N-th record of an array or document (`FILE#N.M` for the M-th trace
     /// of an API page).
     pub source: String,
+    /// `time` as epoch milliseconds, for rules and filters.
+    #[serde(skip)]
+    pub time_ms: Option<i64>,
+    /// The catalog entry, when there is one.
+    #[serde(skip)]
+    pub entry: Option<&'static Entry>,
+    /// The user id, for filters.
+    #[serde(skip)]
+    pub user_id: Option<Cow<'a, str>>,
 }
 
-fn non_empty<'a>(text: &'a Option<Cow<'_, str>>) -> Option<&'a str> {
-    text.as_deref().filter(|t| !t.is_empty())
+fn text<'a>(value: &Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+    value.as_ref().filter(|t| !t.is_empty()).cloned()
 }
 
-fn owned_text<'a>(text: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
-    text.filter(|t| !t.is_empty())
+fn owned(value: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+    value.map(|t| Cow::Owned(t.into_owned()))
 }
 
 impl<'a> Verdict<'a> {
-    /// Builds the verdict of a trace from its classification.
+    /// Builds the verdict of a trace from its classification, before any
+    /// rule has fired (severity `none`).
     pub fn new(
-        trace: &'a Trace<'a>,
+        trace: &Trace<'a>,
         user: Option<User<'a>>,
         class: &Classification,
         source: String,
     ) -> Verdict<'a> {
         let entry = class.entry();
-        let (rules, reasons) = match entry {
-            Some(entry) if class.severity >= Severity::Low => (
-                vec!["catalog"],
-                vec![format!(
-                    "{}: {} ({}, {})",
-                    entry.trace_name, entry.operation, entry.category, entry.severity
-                )],
-            ),
-            _ => (Vec::new(), Vec::new()),
-        };
-        let (user_name, user_type, domain) = match user {
+        let (user_name, user_type, domain, root_user, user_id) = match user {
             Some(user) => {
                 let name = user
                     .name
@@ -100,27 +102,31 @@ impl<'a> Verdict<'a> {
                     .filter(|n| !n.is_empty())
                     .or(user.user_name.clone());
                 (
-                    owned_text(name),
-                    owned_text(user.user_type),
-                    owned_text(user.domain.and_then(|d| d.name)),
+                    text(&name),
+                    text(&user.user_type),
+                    user.domain.as_ref().and_then(|d| text(&d.name)),
+                    user.principal_is_root_user.map(|f| f.0),
+                    text(&user.id),
                 )
             }
-            None => (None, None, None),
+            None => (None, None, None, None, None),
         };
+        let time_ms = trace.time_ms();
         Verdict {
-            trace_id: non_empty(&trace.trace_id),
-            time: trace.time_ms().and_then(rfc3339),
-            trace_name: non_empty(&trace.trace_name),
-            service_type: non_empty(&trace.service_type),
-            resource_type: non_empty(&trace.resource_type),
-            resource_id: non_empty(&trace.resource_id),
-            resource_name: non_empty(&trace.resource_name),
+            trace_id: text(&trace.trace_id),
+            time: time_ms.and_then(rfc3339),
+            trace_name: text(&trace.trace_name),
+            service_type: text(&trace.service_type),
+            resource_type: text(&trace.resource_type),
+            resource_id: text(&trace.resource_id),
+            resource_name: text(&trace.resource_name),
             user: user_name,
             user_type,
             domain,
-            source_ip: non_empty(&trace.source_ip),
-            trace_type: non_empty(&trace.trace_type),
-            rating: trace.rating(),
+            root_user,
+            source_ip: text(&trace.source_ip),
+            trace_type: text(&trace.trace_type),
+            rating: trace.rating().map(|r| Cow::Owned(r.to_owned())),
             code: trace.code.and_then(|c| c.0),
             error_code: class.error_code.clone(),
             failed: class.failed,
@@ -128,13 +134,133 @@ impl<'a> Verdict<'a> {
             catalogued: matches!(class.kind, Kind::Catalogued(_)),
             operation: entry.map(|e| e.operation),
             category: entry.map(|e| e.category),
-            severity: class.severity,
-            rules,
-            reasons,
+            severity: Severity::None,
+            rules: Vec::new(),
+            reasons: Vec::new(),
             source,
+            time_ms,
+            entry,
+            user_id,
+        }
+    }
+
+    /// Records that a rule fired: raises the severity to the rule's and
+    /// keeps its id and reason.
+    pub fn fire(
+        &mut self,
+        rule_id: impl Into<Cow<'static, str>>,
+        severity: Severity,
+        reason: String,
+    ) {
+        let rule_id = rule_id.into();
+        if self.rules.contains(&rule_id) {
+            return;
+        }
+        self.severity = self.severity.max(severity);
+        self.rules.push(rule_id);
+        self.reasons.push(reason);
+    }
+
+    /// Detaches the verdict from the input it borrows.
+    pub fn into_owned(self) -> Verdict<'static> {
+        Verdict {
+            trace_id: owned(self.trace_id),
+            time: self.time,
+            trace_name: owned(self.trace_name),
+            service_type: owned(self.service_type),
+            resource_type: owned(self.resource_type),
+            resource_id: owned(self.resource_id),
+            resource_name: owned(self.resource_name),
+            user: owned(self.user),
+            user_type: owned(self.user_type),
+            domain: owned(self.domain),
+            root_user: self.root_user,
+            source_ip: owned(self.source_ip),
+            trace_type: owned(self.trace_type),
+            rating: owned(self.rating),
+            code: self.code,
+            error_code: self.error_code,
+            failed: self.failed,
+            billing: self.billing,
+            catalogued: self.catalogued,
+            operation: self.operation,
+            category: self.category,
+            severity: self.severity,
+            rules: self.rules,
+            reasons: self.reasons,
+            source: self.source,
+            time_ms: self.time_ms,
+            entry: self.entry,
+            user_id: owned(self.user_id),
+        }
+    }
+
+    /// A field by its output name, as text, for rule conditions and filters.
+    pub fn field(&self, name: &str) -> Option<Cow<'_, str>> {
+        fn borrowed<'b>(v: &'b Option<Cow<'_, str>>) -> Option<Cow<'b, str>> {
+            v.as_deref().map(Cow::Borrowed)
+        }
+        match name {
+            "trace_id" => borrowed(&self.trace_id),
+            "time" => self.time.as_deref().map(Cow::Borrowed),
+            "trace_name" => borrowed(&self.trace_name),
+            "service_type" => borrowed(&self.service_type),
+            "resource_type" => borrowed(&self.resource_type),
+            "resource_id" => borrowed(&self.resource_id),
+            "resource_name" => borrowed(&self.resource_name),
+            "user" => borrowed(&self.user),
+            "user_id" => borrowed(&self.user_id),
+            "user_type" => borrowed(&self.user_type),
+            "domain" => borrowed(&self.domain),
+            "root_user" => self
+                .root_user
+                .map(|b| Cow::Borrowed(if b { "true" } else { "false" })),
+            "source_ip" => borrowed(&self.source_ip),
+            "trace_type" => borrowed(&self.trace_type),
+            "rating" => borrowed(&self.rating),
+            "code" => self.code.map(|c| Cow::Owned(c.to_string())),
+            "error_code" => self.error_code.as_deref().map(Cow::Borrowed),
+            "failed" => Some(Cow::Borrowed(if self.failed { "true" } else { "false" })),
+            "billing" => Some(Cow::Borrowed(if self.billing { "true" } else { "false" })),
+            "catalogued" => Some(Cow::Borrowed(if self.catalogued {
+                "true"
+            } else {
+                "false"
+            })),
+            "operation" => self.operation.map(Cow::Borrowed),
+            "category" => self.category.map(|c| Cow::Borrowed(c.as_str())),
+            "catalog_severity" => self.entry.map(|e| Cow::Borrowed(e.severity.as_str())),
+            _ => None,
         }
     }
 }
+
+/// Field names [`Verdict::field`] knows, for validating rule files.
+pub const FIELDS: &[&str] = &[
+    "trace_id",
+    "time",
+    "trace_name",
+    "service_type",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "user",
+    "user_id",
+    "user_type",
+    "domain",
+    "root_user",
+    "source_ip",
+    "trace_type",
+    "rating",
+    "code",
+    "error_code",
+    "failed",
+    "billing",
+    "catalogued",
+    "operation",
+    "category",
+    "catalog_severity",
+];
 
 /// Formats epoch milliseconds as RFC 3339 UTC, e.g. `2024-06-19T06:18:51.170Z`.
 ///
@@ -167,6 +293,7 @@ pub const CSV_HEADER: &[&str] = &[
     "user",
     "user_type",
     "domain",
+    "root_user",
     "source_ip",
     "trace_type",
     "rating",
@@ -193,28 +320,29 @@ pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
         }
         Format::Csv => {
             let v = verdict;
-            let text = |t: Option<&str>| t.unwrap_or("").to_owned();
+            let t = |value: &Option<Cow<'_, str>>| value.as_deref().unwrap_or("").to_owned();
             let row = [
-                text(v.trace_id),
+                t(&v.trace_id),
                 v.time.clone().unwrap_or_default(),
-                text(v.trace_name),
-                text(v.service_type),
-                text(v.resource_type),
-                text(v.resource_id),
-                text(v.resource_name),
-                text(v.user.as_deref()),
-                text(v.user_type.as_deref()),
-                text(v.domain.as_deref()),
-                text(v.source_ip),
-                text(v.trace_type),
-                text(v.rating),
+                t(&v.trace_name),
+                t(&v.service_type),
+                t(&v.resource_type),
+                t(&v.resource_id),
+                t(&v.resource_name),
+                t(&v.user),
+                t(&v.user_type),
+                t(&v.domain),
+                v.root_user.map(|b| b.to_string()).unwrap_or_default(),
+                t(&v.source_ip),
+                t(&v.trace_type),
+                t(&v.rating),
                 v.code.map(|c| c.to_string()).unwrap_or_default(),
-                text(v.error_code.as_deref()),
+                v.error_code.clone().unwrap_or_default(),
                 v.failed.to_string(),
                 v.billing.to_string(),
                 v.catalogued.to_string(),
-                text(v.operation),
-                text(v.category.map(|c| c.as_str())),
+                v.operation.unwrap_or("").to_owned(),
+                v.category.map(|c| c.as_str()).unwrap_or("").to_owned(),
                 v.severity.as_str().to_owned(),
                 v.rules.join("; "),
                 v.reasons.join("; "),

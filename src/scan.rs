@@ -25,6 +25,7 @@ use crate::catalog::Severity;
 use crate::classify::{classify, Kind};
 use crate::input::{self, InputFile, Layout, Unit};
 use crate::report::{self, Format, Verdict};
+use crate::rules::RuleSet;
 use crate::trace::Trace;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -69,28 +70,29 @@ fn same(filter: &Option<String>, value: Option<&str>) -> bool {
 }
 
 impl Filters {
-    fn matches(&self, verdict: &Verdict<'_>, time_ms: Option<i64>, user_id: Option<&str>) -> bool {
+    /// Does the record pass every filter given?
+    pub fn matches(&self, verdict: &Verdict<'_>) -> bool {
         let time_ok = match (self.since_ms, self.until_ms) {
             (None, None) => true,
-            (since, until) => {
-                time_ms.is_some_and(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u))
-            }
+            (since, until) => verdict
+                .time_ms
+                .is_some_and(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)),
         };
         time_ok
-            && same(&self.trace_type, verdict.trace_type)
-            && same(&self.service, verdict.service_type)
-            && same(&self.resource_type, verdict.resource_type)
-            && same(&self.rating, verdict.rating)
+            && same(&self.trace_type, verdict.trace_type.as_deref())
+            && same(&self.service, verdict.service_type.as_deref())
+            && same(&self.resource_type, verdict.resource_type.as_deref())
+            && same(&self.rating, verdict.rating.as_deref())
             && self
                 .resource_id
                 .as_deref()
-                .is_none_or(|id| verdict.resource_id == Some(id))
+                .is_none_or(|id| verdict.resource_id.as_deref() == Some(id))
             && self
                 .trace_name
                 .as_deref()
-                .is_none_or(|name| verdict.trace_name == Some(name))
+                .is_none_or(|name| verdict.trace_name.as_deref() == Some(name))
             && (same(&self.user, verdict.user.as_deref())
-                || (self.user.is_some() && same(&self.user, user_id)))
+                || (self.user.is_some() && same(&self.user, verdict.user_id.as_deref())))
     }
 }
 
@@ -105,6 +107,8 @@ pub struct ScanOptions {
     pub format: Format,
     /// Worker threads; `None` uses every core.
     pub threads: Option<usize>,
+    /// The rules that judge each record.
+    pub rules: RuleSet,
 }
 
 impl Default for ScanOptions {
@@ -114,6 +118,7 @@ impl Default for ScanOptions {
             min_severity: Severity::Low,
             format: Format::Jsonl,
             threads: None,
+            rules: RuleSet::builtin(),
         }
     }
 }
@@ -221,6 +226,8 @@ struct Outcome {
     rendered: Option<(u32, u32)>,
     /// `service/trace_name` of an uncatalogued billing record.
     uncatalogued_name: Option<String>,
+    /// A candidate for the rules, kept until every file is read.
+    held: Option<Box<Verdict<'static>>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -425,25 +432,31 @@ impl Worker<'_> {
             Kind::UncataloguedBilling => KindTag::Uncatalogued,
             Kind::OtherService => KindTag::Other,
         };
-        // Most records fall below the severity floor: decide that first, and
-        // build the verdict (user, time text, source) only for candidates.
-        let rendered = if class.severity >= self.options.min_severity {
-            let user = trace.user();
-            let user_id = user
-                .as_ref()
-                .and_then(|u| u.id.as_deref().map(str::to_owned));
-            let verdict = Verdict::new(trace, user, &class, location.source(self.file));
-            self.options
-                .filters
-                .matches(&verdict, trace.time_ms(), user_id.as_deref())
-                .then(|| {
+        let options = self.options;
+        // Most records are neither wanted in the output nor a rule's
+        // candidate: decide that first, and build the verdict (user, time
+        // text, source) only when it may be needed.
+        let incident = matches!(trace.rating(), Some(r) if r.eq_ignore_ascii_case("incident"));
+        let maybe_candidate = class.severity >= Severity::Low
+            || (class.is_billing() && (class.failed || incident))
+            || options.rules.has_user_rules();
+        let mut rendered = None;
+        let mut held = None;
+        let mut severity = class.severity;
+        if class.severity >= options.min_severity || maybe_candidate {
+            let mut verdict = Verdict::new(trace, trace.user(), &class, location.source(self.file));
+            if options.rules.is_candidate(&verdict) {
+                severity = Severity::None; // decided by the rules once every file is read
+                held = Some(Box::new(verdict.into_owned()));
+            } else {
+                verdict.severity = class.severity;
+                if class.severity >= options.min_severity && options.filters.matches(&verdict) {
                     let start = self.result.output.len();
-                    report::render(&verdict, self.options.format, &mut self.result.output);
-                    (start as u32, self.result.output.len() as u32)
-                })
-        } else {
-            None
-        };
+                    report::render(&verdict, options.format, &mut self.result.output);
+                    rendered = Some((start as u32, self.result.output.len() as u32));
+                }
+            }
+        }
         let text = |t: &Option<std::borrow::Cow<'_, str>>| {
             t.as_deref()
                 .filter(|t| !t.is_empty())
@@ -459,10 +472,11 @@ impl Worker<'_> {
                 .filter(|id| !id.is_empty())
                 .map(dedup_key),
             kind,
-            severity: class.severity,
+            severity,
             failed: class.failed,
             rendered,
             uncatalogued_name,
+            held,
         });
     }
 }
@@ -535,11 +549,39 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
 /// The single thread that sees every result in input order.
 struct Ledger<'s> {
     stats: Stats,
+    /// Candidates for the rules, in input order.
+    held: Vec<Verdict<'static>>,
     seen: HashSet<u128, foldhash::fast::RandomState>,
     sink: &'s mut dyn Sink,
 }
 
 impl Ledger<'_> {
+    /// Runs the rules over the held candidates in time order, then emits
+    /// the ones that reach the floor, as a timeline (time, then input order).
+    fn judge(&mut self, options: &ScanOptions) {
+        let mut held = std::mem::take(&mut self.held);
+        options.rules.apply(&mut held);
+        let mut order: Vec<usize> = (0..held.len()).collect();
+        order.sort_by_key(|&i| (held[i].time_ms.unwrap_or(i64::MIN), i));
+        let mut out = Vec::new();
+        for i in order {
+            let verdict = &held[i];
+            *self
+                .stats
+                .by_severity
+                .entry(verdict.severity.as_str())
+                .or_default() += 1;
+            if verdict.severity >= options.min_severity && options.filters.matches(verdict) {
+                self.stats.emitted += 1;
+                out.clear();
+                report::render(verdict, options.format, &mut out);
+                self.sink.record(&out, verdict.severity);
+            } else {
+                self.stats.filtered_out += 1;
+            }
+        }
+    }
+
     fn problem(&mut self, problem: ScanError) {
         self.stats.errors += 1;
         self.sink.problem(&problem);
@@ -572,6 +614,10 @@ impl Ledger<'_> {
                 *stats.uncatalogued_names.entry(name).or_default() += 1;
             }
             stats.failed += u64::from(outcome.failed);
+            if let Some(held) = outcome.held {
+                self.held.push(*held);
+                continue;
+            }
             *stats
                 .by_severity
                 .entry(outcome.severity.as_str())
@@ -600,6 +646,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
     let (files, walk_problems) = input::find(paths);
     let mut ledger = Ledger {
         stats: Stats::default(),
+        held: Vec::new(),
         seen: HashSet::default(),
         sink,
     };
@@ -626,6 +673,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         }
     };
     scan_files(&pool, &files, options, &mut ledger);
+    ledger.judge(options);
     ledger.stats
 }
 

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `cts-audit` binary.
 
 mod catalog_cmd;
+mod rules_cmd;
 mod scan_cmd;
 mod table;
 
@@ -28,6 +29,8 @@ enum Command {
     Scan(Box<scan_cmd::ScanArgs>),
     /// List the catalog of known operations.
     Catalog(catalog_cmd::CatalogArgs),
+    /// List the rules, or check a rules file.
+    Rules(rules_cmd::RulesArgs),
 }
 
 /// Output formats shared by the subcommands.
@@ -57,6 +60,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan_cmd::run(&args),
         Command::Catalog(args) => catalog_cmd::run(&args),
+        Command::Rules(args) => rules_cmd::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use cts_audit::catalog::Severity;
 use cts_audit::report::{self, Format};
+use cts_audit::rules::{BusinessHours, RuleSet};
 use cts_audit::scan::{self, Filters, ScanError, ScanOptions, Sink, Stats};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
@@ -73,6 +74,36 @@ pub struct ScanArgs {
     /// Keep one trace name.
     #[arg(long)]
     trace_name: Option<String>,
+    /// Load rules from a TOML rules file (repeatable); see examples/rules.toml.
+    #[arg(long = "rules", value_name = "FILE")]
+    rule_files: Vec<PathBuf>,
+    /// Turn a rule off by id (repeatable); `cts-audit rules` lists them.
+    #[arg(long, value_name = "ID")]
+    exclude_rule: Vec<String>,
+    /// Earlier exports whose (user, source IP) pairs count as already seen for source.first_seen.
+    #[arg(long, value_name = "PATH")]
+    baseline: Vec<PathBuf>,
+    /// Failed sensitive attempts by one actor that make failed.repeated fire.
+    #[arg(long, default_value_t = 5)]
+    failure_threshold: u32,
+    /// Window for --failure-threshold (30s, 10m, 1h, ...).
+    #[arg(long, default_value = "10m", value_parser = parse_window)]
+    failure_window: i64,
+    /// Exports by one actor that make export.burst fire.
+    #[arg(long, default_value_t = 10)]
+    export_threshold: u32,
+    /// Window for --export-threshold.
+    #[arg(long, default_value = "1h", value_parser = parse_window)]
+    export_window: i64,
+    /// Turn on the off-hours rule: business hours as HH-HH, e.g. 09-18.
+    #[arg(long, value_parser = parse_hours)]
+    business_hours: Option<(u32, u32)>,
+    /// Time zone of --business-hours as an offset, e.g. +08:00 (default UTC).
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true)]
+    tz: Option<i32>,
+    /// With --business-hours, Saturdays and Sundays count as off-hours.
+    #[arg(long, requires = "business_hours")]
+    weekends_off: bool,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
     threads: Option<usize>,
@@ -97,25 +128,91 @@ fn parse_time_bound(text: &str) -> Result<i64, String> {
             .and_utc()
             .timestamp_millis());
     }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let seconds_per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => 0,
-    };
-    match number.parse::<i64>() {
-        Ok(n) if seconds_per > 0 && !number.is_empty() => {
-            let span = n.checked_mul(seconds_per * 1_000).ok_or("span too large")?;
-            Ok(chrono::Utc::now().timestamp_millis() - span)
-        }
-        _ => Err("expected RFC 3339 (2024-06-19T06:18:51Z), a date (2024-06-19) or a span (30m, 12h, 7d, 2w)".to_owned()),
+    match cts_audit::rules::parse_span(text) {
+        Some(span) => Ok(chrono::Utc::now().timestamp_millis() - span),
+        None => Err("expected RFC 3339 (2024-06-19T06:18:51Z), a date (2024-06-19) or a span (30m, 12h, 7d, 2w)".to_owned()),
     }
+}
+
+fn parse_window(text: &str) -> Result<i64, String> {
+    cts_audit::rules::parse_span(text)
+        .filter(|ms| *ms > 0)
+        .ok_or_else(|| "expected a span such as 30s, 10m, 1h or 1d".to_owned())
+}
+
+fn parse_hours(text: &str) -> Result<(u32, u32), String> {
+    let bad = || "expected HH-HH, e.g. 09-18".to_owned();
+    let (start, end) = text.split_once('-').ok_or_else(bad)?;
+    let start: u32 = start.parse().map_err(|_| bad())?;
+    let end: u32 = end.parse().map_err(|_| bad())?;
+    if start < end && end <= 24 {
+        Ok((start, end))
+    } else {
+        Err("business hours must satisfy start < end <= 24".into())
+    }
+}
+
+fn parse_offset(text: &str) -> Result<i32, String> {
+    if text.eq_ignore_ascii_case("utc") || text == "Z" {
+        return Ok(0);
+    }
+    let bad = || "expected an offset such as +08:00 or -05:00".to_owned();
+    let sign = match text.as_bytes().first() {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => return Err(bad()),
+    };
+    let (h, m) = text[1..].split_once(':').unwrap_or((&text[1..], "0"));
+    match (h.parse::<i32>(), m.parse::<i32>()) {
+        (Ok(h), Ok(m)) if h <= 14 && m < 60 => Ok(sign * (h * 60 + m)),
+        _ => Err(bad()),
+    }
+}
+
+/// Builds the rule set from the command line: files, exclusions,
+/// thresholds, business hours and the first-seen baseline.
+fn build_rules(args: &ScanArgs) -> Result<RuleSet> {
+    let mut rules = RuleSet::builtin();
+    for file in &args.rule_files {
+        rules.load_file(file)?;
+    }
+    for id in &args.exclude_rule {
+        if !rules.exclude(id) {
+            anyhow::bail!("--exclude-rule {id}: no rule has this id (see `cts-audit rules`)");
+        }
+    }
+    rules.settings.failure_threshold = args.failure_threshold;
+    rules.settings.failure_window_ms = args.failure_window;
+    rules.settings.export_threshold = args.export_threshold;
+    rules.settings.export_window_ms = args.export_window;
+    rules.settings.business_hours =
+        args.business_hours
+            .map(|(start_hour, end_hour)| BusinessHours {
+                start_hour,
+                end_hour,
+                utc_offset_minutes: args.tz.unwrap_or(0),
+                weekends_off: args.weekends_off,
+            });
+    if !args.baseline.is_empty() {
+        let options = ScanOptions {
+            min_severity: Severity::None,
+            threads: args.threads,
+            ..ScanOptions::default()
+        };
+        let mut sink = scan::CollectSink::default();
+        let stats = scan::scan(&args.baseline, &options, &mut sink);
+        if stats.files == 0 {
+            anyhow::bail!("--baseline: no input could be read");
+        }
+        for line in sink.output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let record: serde_json::Value = serde_json::from_slice(line)?;
+            if let (Some(user), Some(ip)) = (record["user"].as_str(), record["source_ip"].as_str())
+            {
+                rules.add_baseline(user, ip);
+            }
+        }
+    }
+    Ok(rules)
 }
 
 /// Writes records to stdout as they come, counting what `--fail-on` needs.
@@ -200,6 +297,13 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         },
         format,
         threads: args.threads,
+        rules: match build_rules(args) {
+            Ok(rules) => rules,
+            Err(err) => {
+                eprintln!("cts-audit: error: {err:#}");
+                return Ok(EXIT_USAGE);
+            }
+        },
     };
     let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
         let total = args
@@ -314,9 +418,8 @@ fn write_table(out: &mut Vec<u8>, csv_rows: &[u8]) -> Result<()> {
         "category",
         "user",
         "source_ip",
-        "rating",
         "error_code",
-        "resource_id",
+        "rules",
         "source",
     ];
     let index: Vec<usize> = columns

@@ -1,0 +1,981 @@
+//! Rules: judging each record in context, with reasons.
+//!
+//! The catalog's default severity is where judgment starts. Every rule has a
+//! stable id and a severity, and says why it fired, naming its evidence. A
+//! record's severity is the highest of the rules that fired on it.
+//!
+//! Windowed and stateful rules (repeated failures, export bursts, first-seen
+//! sources, user thresholds) need time order across files. The scan keeps
+//! every *candidate* record (one a rule could fire on: a sensitive
+//! operation, a failed billing call, an incident, a user rule's match) and,
+//! once every file is read, sorts them by time (ties by input order) and runs
+//! the rules over them in that order. Memory grows with candidates, not with
+//! the input. See [`RuleSet::apply`].
+//!
+//! ```
+//! use cts_audit::rules::RuleSet;
+//! let rules = RuleSet::builtin();
+//! assert!(rules.infos().iter().any(|r| r.id == "failed.repeated"));
+//! ```
+
+use crate::catalog::{self, Category, Severity};
+use crate::report::{Verdict, FIELDS};
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Largest compiled size allowed for a user rule's regex.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// The built-in rules: id, severity, title.
+pub const BUILTIN: &[(&str, Severity, &str)] = &[
+    (
+        "policy.payment_method",
+        Severity::High,
+        "Payment method added, changed or removed",
+    ),
+    ("policy.payment", Severity::Medium, "Payment made"),
+    (
+        "policy.funds",
+        Severity::Medium,
+        "Funds topped up, withdrawn or moved between accounts",
+    ),
+    (
+        "policy.destruction",
+        Severity::High,
+        "Paid resource unsubscribed, released, frozen or deleted",
+    ),
+    (
+        "policy.renewal",
+        Severity::Low,
+        "Renewal, billing mode or deduction date changed",
+    ),
+    (
+        "policy.financial_settings",
+        Severity::Low,
+        "Balance alert, deduction or budget setting changed",
+    ),
+    (
+        "policy.export",
+        Severity::Low,
+        "Financial data exported or downloaded",
+    ),
+    (
+        "policy.order",
+        Severity::Low,
+        "Order created, changed or cancelled",
+    ),
+    (
+        "policy.invoice",
+        Severity::Low,
+        "Invoice or invoice template changed",
+    ),
+    (
+        "policy.account",
+        Severity::Low,
+        "Account, member account or identity changed",
+    ),
+    (
+        "policy.audit_trail",
+        Severity::Info,
+        "CTS tracker or notification changed",
+    ),
+    (
+        "failed.sensitive",
+        Severity::Medium,
+        "A sensitive operation failed",
+    ),
+    (
+        "failed.repeated",
+        Severity::High,
+        "Repeated failed sensitive attempts by one actor",
+    ),
+    (
+        "incident.billing",
+        Severity::High,
+        "A billing operation rated incident",
+    ),
+    (
+        "export.burst",
+        Severity::High,
+        "Many exports of financial data by one actor",
+    ),
+    (
+        "source.first_seen",
+        Severity::Medium,
+        "Sensitive operation from a source IP new for the actor",
+    ),
+    (
+        "offhours",
+        Severity::Low,
+        "Sensitive operation outside business hours (opt-in)",
+    ),
+    (
+        "actor.root_money",
+        Severity::High,
+        "The root account paid or changed payment methods",
+    ),
+    (
+        "actor.federated_finance",
+        Severity::High,
+        "A federated or agency identity changed payment or deduction settings",
+    ),
+    (
+        "audit.tamper",
+        Severity::High,
+        "The audit trail was deleted, stopped or silenced",
+    ),
+];
+
+/// Trace names that stop, delete or silence the audit trail.
+const TAMPER: &[&str] = &[
+    "deleteTracker",
+    "updateTracker",
+    "deleteNotification",
+    "updateNotificationStatus",
+];
+/// Trace names that change deduction settings.
+const DEDUCTION: &[&str] = &[
+    "updateCustomerDeductConfig",
+    "setRenewalDeductionDate",
+    "setResourcesRenewConfig",
+];
+
+/// A rule as listed by `cts-audit rules`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleInfo {
+    /// Stable id.
+    pub id: String,
+    /// Severity it gives.
+    pub severity: Severity,
+    /// What it means.
+    pub title: String,
+    /// `built-in`, or the file it came from.
+    pub origin: String,
+}
+
+/// Business hours for the opt-in off-hours rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusinessHours {
+    /// First business hour (0-23).
+    pub start_hour: u32,
+    /// Hour business ends (1-24), exclusive.
+    pub end_hour: u32,
+    /// Offset of the business time zone from UTC, in minutes.
+    pub utc_offset_minutes: i32,
+    /// Saturdays and Sundays are outside business hours.
+    pub weekends_off: bool,
+}
+
+/// Thresholds and windows of the built-in rules.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Failures by one actor that make `failed.repeated` fire.
+    pub failure_threshold: u32,
+    /// The window `failure_threshold` is counted in.
+    pub failure_window_ms: i64,
+    /// How much one CBC.0151 (access denied) counts: it is probing.
+    pub probe_weight: u32,
+    /// Exports by one actor that make `export.burst` fire.
+    pub export_threshold: u32,
+    /// The window `export_threshold` is counted in.
+    pub export_window_ms: i64,
+    /// Business hours; `None` turns the off-hours rule off.
+    pub business_hours: Option<BusinessHours>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            failure_threshold: 5,
+            failure_window_ms: 10 * 60_000,
+            probe_weight: 2,
+            export_threshold: 10,
+            export_window_ms: 60 * 60_000,
+            business_hours: None,
+        }
+    }
+}
+
+/// Parses a span such as `30s`, `10m`, `12h`, `7d`, `2w` into milliseconds.
+///
+/// ```
+/// assert_eq!(cts_audit::rules::parse_span("10m"), Some(600_000));
+/// assert_eq!(cts_audit::rules::parse_span("10 minutes"), None);
+/// ```
+pub fn parse_span(text: &str) -> Option<i64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let seconds: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    number.parse::<i64>().ok()?.checked_mul(seconds * 1_000)
+}
+
+fn describe_span(ms: i64) -> String {
+    match ms {
+        ms if ms % 3_600_000 == 0 => format!("{} h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{} min", ms / 60_000),
+        ms => format!("{} s", ms / 1_000),
+    }
+}
+
+/// A problem in a rules file, with its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleFileError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for RuleFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for RuleFileError {}
+
+/// A test on one field.
+#[derive(Debug, Clone)]
+enum Test {
+    Equals(String),
+    OneOf(Vec<String>),
+    Matches(Regex),
+    Compare(Comparison, f64),
+    Exists(bool),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Comparison {
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+}
+
+/// A condition over record fields.
+#[derive(Debug, Clone)]
+enum Condition {
+    Field(String, Test),
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+}
+
+impl Condition {
+    fn matches(&self, verdict: &Verdict<'_>) -> bool {
+        match self {
+            Condition::All(all) => all.iter().all(|c| c.matches(verdict)),
+            Condition::Any(any) => any.iter().any(|c| c.matches(verdict)),
+            Condition::Not(inner) => !inner.matches(verdict),
+            Condition::Field(name, test) => {
+                let value = verdict.field(name);
+                match (test, value.as_deref()) {
+                    (Test::Exists(expected), value) => {
+                        value.is_some_and(|v| !v.is_empty()) == *expected
+                    }
+                    (_, None) => false,
+                    (Test::Equals(expected), Some(v)) => v == expected,
+                    (Test::OneOf(options), Some(v)) => options.iter().any(|o| o == v),
+                    (Test::Matches(regex), Some(v)) => regex.is_match(v),
+                    (Test::Compare(op, bound), Some(v)) => {
+                        v.parse::<f64>().is_ok_and(|n| match op {
+                            Comparison::Greater => n > *bound,
+                            Comparison::GreaterOrEqual => n >= *bound,
+                            Comparison::Less => n < *bound,
+                            Comparison::LessOrEqual => n <= *bound,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A counting threshold on a user rule.
+#[derive(Debug, Clone)]
+struct Threshold {
+    count: u32,
+    window_ms: i64,
+    group_by: Vec<String>,
+}
+
+/// A rule from a rules file.
+#[derive(Debug, Clone)]
+struct UserRule {
+    id: String,
+    title: String,
+    severity: Severity,
+    when: Condition,
+    threshold: Option<Threshold>,
+    origin: String,
+}
+
+/// The rules file, as written (TOML).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    allow: Option<AllowFile>,
+    #[serde(default)]
+    rule: Vec<toml::Spanned<RuleFileEntry>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AllowFile {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    source_ips: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFileEntry {
+    id: String,
+    title: String,
+    severity: String,
+    when: ConditionFile,
+    #[serde(default)]
+    threshold: Option<ThresholdFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdFile {
+    count: u32,
+    window: String,
+    #[serde(default)]
+    group_by: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConditionFile {
+    field: Option<String>,
+    equals: Option<toml::Value>,
+    one_of: Option<Vec<toml::Value>>,
+    regex: Option<String>,
+    gt: Option<f64>,
+    ge: Option<f64>,
+    lt: Option<f64>,
+    le: Option<f64>,
+    exists: Option<bool>,
+    all: Option<Vec<ConditionFile>>,
+    any: Option<Vec<ConditionFile>>,
+    not: Option<Box<ConditionFile>>,
+}
+
+fn scalar_text(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        other => Err(format!(
+            "expected a string, number or boolean, found {}",
+            other.type_str()
+        )),
+    }
+}
+
+impl ConditionFile {
+    fn compile(self) -> Result<Condition, String> {
+        let groups = [self.all.is_some(), self.any.is_some(), self.not.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        let tests = [
+            self.equals.is_some(),
+            self.one_of.is_some(),
+            self.regex.is_some(),
+            self.gt.is_some(),
+            self.ge.is_some(),
+            self.lt.is_some(),
+            self.le.is_some(),
+            self.exists.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        match (self.field, groups, tests) {
+            (None, 1, 0) => {
+                if let Some(all) = self.all {
+                    Ok(Condition::All(all.into_iter().map(ConditionFile::compile).collect::<Result<_, _>>()?))
+                } else if let Some(any) = self.any {
+                    Ok(Condition::Any(any.into_iter().map(ConditionFile::compile).collect::<Result<_, _>>()?))
+                } else {
+                    let inner = self.not.ok_or("a condition group is empty")?;
+                    Ok(Condition::Not(Box::new(inner.compile()?)))
+                }
+            }
+            (Some(field), 0, 1) => {
+                if !FIELDS.contains(&field.as_str()) {
+                    return Err(format!("unknown field {field:?}; fields are: {}", FIELDS.join(", ")));
+                }
+                let test = if let Some(value) = self.equals {
+                    Test::Equals(scalar_text(&value)?)
+                } else if let Some(values) = self.one_of {
+                    Test::OneOf(values.iter().map(scalar_text).collect::<Result<_, _>>()?)
+                } else if let Some(pattern) = self.regex {
+                    let regex = RegexBuilder::new(&pattern)
+                        .size_limit(REGEX_SIZE_LIMIT)
+                        .build()
+                        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
+                    Test::Matches(regex)
+                } else if let Some(n) = self.gt {
+                    Test::Compare(Comparison::Greater, n)
+                } else if let Some(n) = self.ge {
+                    Test::Compare(Comparison::GreaterOrEqual, n)
+                } else if let Some(n) = self.lt {
+                    Test::Compare(Comparison::Less, n)
+                } else if let Some(n) = self.le {
+                    Test::Compare(Comparison::LessOrEqual, n)
+                } else {
+                    Test::Exists(self.exists.unwrap_or(true))
+                };
+                Ok(Condition::Field(field, test))
+            }
+            _ => Err("a condition is either {field = …, and one of equals, one_of, regex, gt, ge, lt, le, exists} or one of {all = […]}, {any = […]}, {not = {…}}".into()),
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+/// Everything the rules need: built-ins, settings, user rules, exclusions,
+/// the allow-list and the first-seen baseline. Built once; `Send + Sync`.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// Thresholds, windows and business hours.
+    pub settings: Settings,
+    user_rules: Vec<UserRule>,
+    excluded: HashSet<String>,
+    allowed_users: HashSet<String>,
+    allowed_ips: HashSet<String>,
+    baseline: HashMap<String, HashSet<String>>,
+}
+
+impl RuleSet {
+    /// The built-in rules with default settings.
+    pub fn builtin() -> RuleSet {
+        RuleSet::default()
+    }
+
+    /// Loads a TOML rules file: `[[rule]]` tables and an `[allow]` table.
+    /// Errors name the file, the line and the reason.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), RuleFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RuleFileError {
+            file: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        self.load_str(&text, path)
+    }
+
+    /// [`RuleSet::load_file`] on text already read; `origin` names it in errors.
+    pub fn load_str(&mut self, text: &str, origin: &Path) -> Result<(), RuleFileError> {
+        let error = |line: Option<usize>, message: String| RuleFileError {
+            file: origin.to_path_buf(),
+            line,
+            message,
+        };
+        let file: RulesFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|span| line_of(text, span.start));
+            error(line, e.message().to_owned())
+        })?;
+        let mut rules = Vec::new();
+        for spanned in file.rule {
+            let line = Some(line_of(text, spanned.span().start));
+            let entry = spanned.into_inner();
+            let id = entry.id.trim().to_owned();
+            if id.is_empty() || id.contains(char::is_whitespace) {
+                return Err(error(line, format!("rule id {id:?} must be one word")));
+            }
+            if BUILTIN.iter().any(|(builtin, ..)| *builtin == id)
+                || self
+                    .user_rules
+                    .iter()
+                    .chain(&rules)
+                    .any(|r: &UserRule| r.id == id)
+            {
+                return Err(error(line, format!("rule id {id:?} is already defined")));
+            }
+            let severity = Severity::parse(&entry.severity)
+                .ok_or_else(|| error(line, format!("rule {id}: unknown severity {:?} (none, info, low, medium, high, critical)", entry.severity)))?;
+            let when = entry
+                .when
+                .compile()
+                .map_err(|m| error(line, format!("rule {id}: {m}")))?;
+            let threshold = match entry.threshold {
+                Some(t) => {
+                    let window_ms = parse_span(&t.window).ok_or_else(|| {
+                        error(
+                            line,
+                            format!(
+                                "rule {id}: window {:?} is not a span like 10m or 1h",
+                                t.window
+                            ),
+                        )
+                    })?;
+                    if t.count == 0 {
+                        return Err(error(
+                            line,
+                            format!("rule {id}: threshold count must be at least 1"),
+                        ));
+                    }
+                    if let Some(bad) = t.group_by.iter().find(|f| !FIELDS.contains(&f.as_str())) {
+                        return Err(error(
+                            line,
+                            format!("rule {id}: unknown group_by field {bad:?}"),
+                        ));
+                    }
+                    Some(Threshold {
+                        count: t.count,
+                        window_ms,
+                        group_by: t.group_by,
+                    })
+                }
+                None => None,
+            };
+            rules.push(UserRule {
+                id,
+                title: entry.title,
+                severity,
+                when,
+                threshold,
+                origin: origin.display().to_string(),
+            });
+        }
+        self.user_rules.extend(rules);
+        if let Some(allow) = file.allow {
+            self.allowed_users.extend(allow.users);
+            self.allowed_ips.extend(allow.source_ips);
+        }
+        Ok(())
+    }
+
+    /// True when a rules file added rules.
+    pub fn has_user_rules(&self) -> bool {
+        !self.user_rules.is_empty()
+    }
+
+    /// Turns a rule off. Returns false when no rule has that id.
+    pub fn exclude(&mut self, id: &str) -> bool {
+        let known =
+            BUILTIN.iter().any(|(b, ..)| *b == id) || self.user_rules.iter().any(|r| r.id == id);
+        if known {
+            self.excluded.insert(id.to_owned());
+        }
+        known
+    }
+
+    /// Adds known (actor, source IP) pairs for `source.first_seen`.
+    pub fn add_baseline(&mut self, actor: &str, source_ip: &str) {
+        self.baseline
+            .entry(actor.to_owned())
+            .or_default()
+            .insert(source_ip.to_owned());
+    }
+
+    /// Every rule, built-in then loaded, with its severity.
+    pub fn infos(&self) -> Vec<RuleInfo> {
+        let builtin = BUILTIN.iter().map(|(id, severity, title)| RuleInfo {
+            id: (*id).to_owned(),
+            severity: *severity,
+            title: (*title).to_owned(),
+            origin: "built-in".into(),
+        });
+        let loaded = self.user_rules.iter().map(|r| RuleInfo {
+            id: r.id.clone(),
+            severity: r.severity,
+            title: r.title.clone(),
+            origin: r.origin.clone(),
+        });
+        builtin
+            .chain(loaded)
+            .filter(|r| !self.excluded.contains(&r.id))
+            .collect()
+    }
+
+    fn on(&self, id: &str) -> bool {
+        !self.excluded.contains(id)
+    }
+
+    /// Could a rule fire on this record? Only candidates are kept for
+    /// [`RuleSet::apply`]; the rest keep their catalog severity.
+    pub fn is_candidate(&self, verdict: &Verdict<'_>) -> bool {
+        let sensitive = verdict.entry.is_some_and(|e| e.severity >= Severity::Low);
+        sensitive
+            || (verdict.billing
+                && (verdict.failed || verdict.rating.as_deref() == Some("incident")))
+            || self.user_rules.iter().any(|r| r.when.matches(verdict))
+    }
+
+    fn allowed(&self, verdict: &Verdict<'_>) -> Option<String> {
+        if let Some(user) = verdict
+            .user
+            .as_deref()
+            .filter(|u| self.allowed_users.contains(*u))
+        {
+            return Some(format!("user {user}"));
+        }
+        verdict
+            .source_ip
+            .as_deref()
+            .filter(|ip| self.allowed_ips.contains(*ip))
+            .map(|ip| format!("source IP {ip}"))
+    }
+
+    /// Runs every rule over the candidates, in time order (ties keep the
+    /// given order), and sets each one's severity, rules and reasons.
+    pub fn apply(&self, events: &mut [Verdict<'static>]) {
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|&i| (events[i].time_ms.unwrap_or(i64::MIN), i));
+        let mut state = WindowState::default();
+        for i in order {
+            let event = &mut events[i];
+            event.severity = event
+                .entry
+                .map_or(Severity::None, |e| e.severity.min(Severity::Info));
+            if let Some(who) = self.allowed(event) {
+                event.reasons.push(format!("allow-listed: {who}"));
+                continue;
+            }
+            self.stateless(event);
+            self.windowed(event, &mut state);
+        }
+    }
+
+    fn stateless(&self, event: &mut Verdict<'static>) {
+        let name = event.trace_name.clone().unwrap_or(Cow::Borrowed("-"));
+        let actor = actor_of(event);
+        if let Some(entry) = event.entry {
+            let id = format!("policy.{}", entry.category);
+            if entry.severity >= Severity::Low && self.on(&id) {
+                event.fire(
+                    Cow::Owned(id),
+                    entry.severity,
+                    format!(
+                        "{name}: {} ({}, {})",
+                        entry.operation, entry.category, entry.severity
+                    ),
+                );
+            }
+        }
+        let sensitive = event.entry.is_some_and(|e| e.severity >= Severity::Low);
+        let category = event.category;
+        if sensitive && event.failed && self.on("failed.sensitive") {
+            event.fire(
+                "failed.sensitive",
+                Severity::Medium,
+                format!("failed {name} by {actor}{}", failure_detail(event)),
+            );
+        }
+        if event.billing
+            && event.rating.as_deref() == Some("incident")
+            && self.on("incident.billing")
+        {
+            event.fire(
+                "incident.billing",
+                Severity::High,
+                format!("{name} by {actor} rated incident{}", failure_detail(event)),
+            );
+        }
+        if event.root_user == Some(true)
+            && matches!(category, Some(Category::Payment | Category::PaymentMethod))
+            && self.on("actor.root_money")
+        {
+            event.fire(
+                "actor.root_money",
+                Severity::High,
+                format!("{name} by the root account {actor}"),
+            );
+        }
+        let delegated = matches!(
+            event.user_type.as_deref(),
+            Some("ExternalUser" | "AssumedAgency")
+        );
+        if delegated
+            && (category == Some(Category::PaymentMethod) || DEDUCTION.contains(&name.as_ref()))
+            && self.on("actor.federated_finance")
+        {
+            let kind = event.user_type.clone().unwrap_or_default();
+            event.fire(
+                "actor.federated_finance",
+                Severity::High,
+                format!("{name} by {kind} identity {actor}"),
+            );
+        }
+        if TAMPER.contains(&name.as_ref())
+            && event
+                .service_type
+                .as_deref()
+                .is_none_or(|s| s.eq_ignore_ascii_case("CTS"))
+            && self.on("audit.tamper")
+        {
+            let resource = event
+                .resource_name
+                .clone()
+                .or(event.resource_id.clone())
+                .unwrap_or_default();
+            event.fire(
+                "audit.tamper",
+                Severity::High,
+                format!("{name} {resource} by {actor}: the audit trail loses coverage"),
+            );
+        }
+        if let (true, Some(hours), Some(ms)) =
+            (sensitive, self.settings.business_hours, event.time_ms)
+        {
+            if self.on("offhours") {
+                if let Some(when) = off_hours(ms, hours) {
+                    event.fire(
+                        "offhours",
+                        Severity::Low,
+                        format!(
+                            "{name} by {actor} at {when}, outside business hours {:02}-{:02}",
+                            hours.start_hour, hours.end_hour
+                        ),
+                    );
+                }
+            }
+        }
+        for rule in self
+            .user_rules
+            .iter()
+            .filter(|r| r.threshold.is_none() && self.on(&r.id))
+        {
+            if rule.when.matches(event) {
+                event.fire(
+                    Cow::Owned(rule.id.clone()),
+                    rule.severity,
+                    format!("{}: {name} by {actor}", rule.title),
+                );
+            }
+        }
+    }
+
+    fn windowed(&self, event: &mut Verdict<'static>, state: &mut WindowState) {
+        let Some(time) = event.time_ms else { return };
+        let name = event
+            .trace_name
+            .clone()
+            .unwrap_or(Cow::Borrowed("-"))
+            .into_owned();
+        let actor = actor_of(event);
+        let sensitive = event.entry.is_some_and(|e| e.severity >= Severity::Low);
+        let s = &self.settings;
+
+        if sensitive && event.failed && self.on("failed.repeated") {
+            let probe = event.error_code.as_deref() == Some("CBC.0151");
+            let window = state.failures.entry(actor.clone()).or_default();
+            window.push_back((
+                time,
+                if probe { s.probe_weight } else { 1 },
+                name.clone(),
+                probe,
+            ));
+            while window
+                .front()
+                .is_some_and(|(t, ..)| *t <= time - s.failure_window_ms)
+            {
+                window.pop_front();
+            }
+            let weight: u32 = window.iter().map(|(_, w, ..)| w).sum();
+            if weight >= s.failure_threshold {
+                let mut names: BTreeMap<&str, u32> = BTreeMap::new();
+                for (_, _, n, _) in window.iter() {
+                    *names.entry(n).or_default() += 1;
+                }
+                let listed: Vec<String> = names.iter().map(|(n, c)| format!("{n} ×{c}")).collect();
+                let probes = window.iter().filter(|(.., p)| *p).count();
+                let probing = if probes > 0 {
+                    format!(", CBC.0151 access denied ×{probes} (probing)")
+                } else {
+                    String::new()
+                };
+                event.fire(
+                    "failed.repeated",
+                    Severity::High,
+                    format!(
+                        "{} failed sensitive attempts by {actor} in {} ({}){probing}",
+                        ordinal(window.len()),
+                        describe_span(s.failure_window_ms),
+                        listed.join(", ")
+                    ),
+                );
+            }
+        }
+        if event.category == Some(Category::Export) && self.on("export.burst") {
+            let window = state.exports.entry(actor.clone()).or_default();
+            window.push_back(time);
+            while window
+                .front()
+                .is_some_and(|t| *t <= time - s.export_window_ms)
+            {
+                window.pop_front();
+            }
+            if window.len() as u32 >= s.export_threshold {
+                event.fire(
+                    "export.burst",
+                    Severity::High,
+                    format!(
+                        "{} exports of financial data by {actor} within {}: possible exfiltration",
+                        window.len(),
+                        describe_span(s.export_window_ms)
+                    ),
+                );
+            }
+        }
+        if let Some(ip) = event.source_ip.clone() {
+            let seen = state
+                .sources
+                .entry(actor.clone())
+                .or_insert_with(|| self.baseline.get(&actor).cloned().unwrap_or_default());
+            if sensitive
+                && !seen.is_empty()
+                && !seen.contains(ip.as_ref())
+                && self.on("source.first_seen")
+            {
+                let mut known: Vec<&String> = seen.iter().collect();
+                known.sort();
+                let known: Vec<&str> = known.iter().take(3).map(|s| s.as_str()).collect();
+                event.fire(
+                    "source.first_seen",
+                    Severity::Medium,
+                    format!(
+                        "{name} by {actor} from {ip}, first seen for this actor (known: {})",
+                        known.join(", ")
+                    ),
+                );
+            }
+            seen.insert(ip.into_owned());
+        }
+        for rule in self.user_rules.iter().filter(|r| self.on(&r.id)) {
+            let Some(threshold) = &rule.threshold else {
+                continue;
+            };
+            if !rule.when.matches(event) {
+                continue;
+            }
+            let group: Vec<String> = threshold
+                .group_by
+                .iter()
+                .map(|f| {
+                    event
+                        .field(f)
+                        .map(|v| v.into_owned())
+                        .unwrap_or_else(|| "-".into())
+                })
+                .collect();
+            let window = state
+                .user
+                .entry((rule.id.clone(), group.clone()))
+                .or_default();
+            window.push_back(time);
+            while window
+                .front()
+                .is_some_and(|t| *t <= time - threshold.window_ms)
+            {
+                window.pop_front();
+            }
+            if window.len() as u32 >= threshold.count {
+                let by = if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", group.join("/"))
+                };
+                event.fire(
+                    Cow::Owned(rule.id.clone()),
+                    rule.severity,
+                    format!(
+                        "{}: {} matches{by} within {}",
+                        rule.title,
+                        window.len(),
+                        describe_span(threshold.window_ms)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The state of windowed rules while events are fed in time order.
+#[derive(Default)]
+struct WindowState {
+    failures: HashMap<String, VecDeque<(i64, u32, String, bool)>>,
+    exports: HashMap<String, VecDeque<i64>>,
+    sources: HashMap<String, HashSet<String>>,
+    user: HashMap<(String, Vec<String>), VecDeque<i64>>,
+}
+
+/// Who acted: the user name, else the user id, else `-`.
+fn actor_of(event: &Verdict<'_>) -> String {
+    event
+        .user
+        .as_deref()
+        .or(event.user_id.as_deref())
+        .unwrap_or("-")
+        .to_owned()
+}
+
+fn failure_detail(event: &Verdict<'_>) -> String {
+    let mut detail = String::new();
+    if let Some(code) = &event.error_code {
+        detail.push_str(", ");
+        detail.push_str(code);
+        if let Some(known) = catalog::error_code(code) {
+            detail.push(' ');
+            detail.push_str(known.meaning);
+        }
+    }
+    if let Some(http) = event.code.filter(|c| *c >= 400) {
+        detail.push_str(&format!(" (HTTP {http})"));
+    }
+    detail
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// The local time of `ms` when it falls outside business hours.
+fn off_hours(ms: i64, hours: BusinessHours) -> Option<String> {
+    use chrono::{Datelike, Timelike};
+    let offset = chrono::FixedOffset::east_opt(hours.utc_offset_minutes * 60)?;
+    let local = chrono::DateTime::from_timestamp_millis(ms)?.with_timezone(&offset);
+    let weekend = matches!(local.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+    let hour = local.hour();
+    let outside =
+        (hours.weekends_off && weekend) || hour < hours.start_hour || hour >= hours.end_hour;
+    outside.then(|| local.format("%a %H:%M %:z").to_string())
+}
