@@ -21,8 +21,8 @@ fn fail(file: &Path, line: u64, reason: &str) -> ! {
 
 fn entry_literal(id: usize, row: &source::Row) -> String {
     format!(
-        "Entry {{ id: {id}, trace_name: {:?}, resource_type: {:?}, operation: {:?}, category: Category::{:?}, severity: Severity::{:?}, scope: Scope::{:?}, source: {:?} }}",
-        row.trace_name, row.resource_type, row.operation, row.category, row.severity, row.scope, row.source
+        "Entry {{ id: {id}, trace_name: {:?}, resource_type: {:?}, operation: {:?}, category: Category::{:?}, severity: Severity::{:?}, scope: Scope::{:?}, activity: Activity::{:?}, source: {:?} }}",
+        row.trace_name, row.resource_type, row.operation, row.category, row.severity, row.scope, row.activity, row.source
     )
 }
 

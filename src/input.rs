@@ -233,100 +233,165 @@ pub fn read_units_into(
     emit: &mut dyn FnMut(Unit),
     spare: &mut dyn FnMut() -> Vec<u8>,
 ) -> (Option<Container>, Vec<ReadProblem>) {
-    let mut problems = Vec::new();
-    let mut buf: Vec<u8> = spare();
-    let mut eof = false;
-    // Fill until the container can be told, or the input ends.
-    let container = loop {
-        match fill(reader, &mut buf, 64 << 10) {
-            Ok(0) => {
-                eof = true;
-            }
-            Ok(_) => {}
-            Err(err) => {
-                problems.push(ReadProblem {
-                    location: None,
-                    message: read_error(&err, buf.len() as u64),
-                });
-                eof = true;
-            }
-        }
-        let detected = Container::detect(&buf);
-        let undecided = matches!(detected, Some(Container::Lines | Container::Document))
-            && memchr::memchr(b'\n', strip_bom(&buf).trim_ascii_start()).is_none();
-        if eof || (detected.is_some() && !undecided) {
-            break detected;
-        }
-    };
-    let Some(container) = container else {
-        return (None, problems);
-    };
-    if buf.starts_with(b"\xEF\xBB\xBF") {
-        buf.drain(..3);
+    let mut units = UnitReader::new(file, reader);
+    while let Some(unit) = units.next_unit(spare) {
+        emit(unit);
     }
-    let mut cutter = match container {
-        Container::Lines => Cutter::Lines { next_line: 1 },
-        Container::Array => Cutter::Array(ArrayScanner {
-            next_index: 1,
-            ..ArrayScanner::default()
-        }),
-        Container::Document => Cutter::Document,
-    };
-    let mut consumed: u64 = 0;
-    loop {
-        if !eof && (buf.len() < BLOCK_BYTES || matches!(cutter, Cutter::Document)) {
-            let want = if matches!(cutter, Cutter::Document) {
-                1 << 20
-            } else {
-                BLOCK_BYTES - buf.len().min(BLOCK_BYTES) + 1
-            };
-            match fill(reader, &mut buf, want) {
-                Ok(0) => eof = true,
+    (units.container, units.problems)
+}
+
+/// Pulls [`Unit`]s of whole records from a reader, one at a time.
+///
+/// ```
+/// use cts_audit::input::UnitReader;
+/// let text = b"{\"trace_id\":\"a\"}\n{\"trace_id\":\"b\"}\n";
+/// let mut units = UnitReader::new(0, &text[..]);
+/// let unit = units.next_unit(&mut Vec::new).unwrap();
+/// assert_eq!(unit.bytes, text);
+/// assert!(units.next_unit(&mut Vec::new).is_none());
+/// assert!(units.take_problems().is_empty());
+/// ```
+pub struct UnitReader<R> {
+    file: usize,
+    reader: R,
+    buf: Vec<u8>,
+    eof: bool,
+    started: bool,
+    done: bool,
+    cutter: Option<Cutter>,
+    container: Option<Container>,
+    problems: Vec<ReadProblem>,
+    consumed: u64,
+}
+
+impl<R: Read> UnitReader<R> {
+    /// Reads `reader`, numbering its units as file `file`.
+    pub fn new(file: usize, reader: R) -> UnitReader<R> {
+        UnitReader {
+            file,
+            reader,
+            buf: Vec::new(),
+            eof: false,
+            started: false,
+            done: false,
+            cutter: None,
+            container: None,
+            problems: Vec::new(),
+            consumed: 0,
+        }
+    }
+
+    /// The layout detected, once the first unit was asked for; `None` for
+    /// empty input.
+    pub fn container(&self) -> Option<Container> {
+        self.container
+    }
+
+    /// Problems met so far: read errors, a truncated last record.
+    pub fn take_problems(&mut self) -> Vec<ReadProblem> {
+        std::mem::take(&mut self.problems)
+    }
+
+    fn read_problem(&mut self, err: &io::Error) {
+        let at = self.consumed + self.buf.len() as u64;
+        self.problems.push(ReadProblem {
+            location: None,
+            message: read_error(err, at),
+        });
+        self.eof = true;
+    }
+
+    /// Fills until the container can be told, or the input ends.
+    fn start(&mut self, spare: &mut dyn FnMut() -> Vec<u8>) {
+        self.started = true;
+        self.buf = spare();
+        let container = loop {
+            match fill(&mut self.reader, &mut self.buf, 64 << 10) {
+                Ok(0) => self.eof = true,
                 Ok(_) => {}
-                Err(err) => {
-                    problems.push(ReadProblem {
+                Err(err) => self.read_problem(&err),
+            }
+            let detected = Container::detect(&self.buf);
+            let undecided = matches!(detected, Some(Container::Lines | Container::Document))
+                && memchr::memchr(b'\n', strip_bom(&self.buf).trim_ascii_start()).is_none();
+            if self.eof || (detected.is_some() && !undecided) {
+                break detected;
+            }
+        };
+        self.container = container;
+        let Some(container) = container else {
+            self.done = true;
+            return;
+        };
+        if self.buf.starts_with(b"\xEF\xBB\xBF") {
+            self.buf.drain(..3);
+        }
+        self.cutter = Some(match container {
+            Container::Lines => Cutter::Lines { next_line: 1 },
+            Container::Array => Cutter::Array(ArrayScanner {
+                next_index: 1,
+                ..ArrayScanner::default()
+            }),
+            Container::Document => Cutter::Document,
+        });
+    }
+
+    /// The next unit of whole records, taking new block buffers from
+    /// `spare`; `None` at the end of the input.
+    pub fn next_unit(&mut self, spare: &mut dyn FnMut() -> Vec<u8>) -> Option<Unit> {
+        if !self.started {
+            self.start(spare);
+        }
+        while !self.done {
+            let document = matches!(self.cutter, Some(Cutter::Document));
+            if !self.eof && (self.buf.len() < BLOCK_BYTES || document) {
+                let want = if document {
+                    1 << 20
+                } else {
+                    BLOCK_BYTES - self.buf.len().min(BLOCK_BYTES) + 1
+                };
+                match fill(&mut self.reader, &mut self.buf, want) {
+                    Ok(0) => self.eof = true,
+                    Ok(_) => {}
+                    Err(err) => self.read_problem(&err),
+                }
+                if document && self.buf.len() > MAX_DOCUMENT_BYTES {
+                    self.problems.push(ReadProblem {
                         location: None,
-                        message: read_error(&err, consumed + buf.len() as u64),
+                        message: format!("a single JSON document over {} MiB; export it as JSON lines or an array", MAX_DOCUMENT_BYTES >> 20),
                     });
-                    eof = true;
+                    self.done = true;
+                    return None;
+                }
+                if !self.eof && (self.buf.len() < BLOCK_BYTES || document) {
+                    continue;
                 }
             }
-            if matches!(cutter, Cutter::Document) && buf.len() > MAX_DOCUMENT_BYTES {
-                problems.push(ReadProblem {
-                    location: None,
-                    message: format!(
-                        "a single JSON document over {} MiB; export it as JSON lines or an array",
-                        MAX_DOCUMENT_BYTES >> 20
-                    ),
-                });
-                return (Some(container), problems);
-            }
-            if !eof && buf.len() < BLOCK_BYTES {
-                continue;
-            }
-            if !eof && matches!(cutter, Cutter::Document) {
-                continue;
+            let cutter = self.cutter.as_mut()?;
+            let (unit, rest) = cutter.cut(
+                self.file,
+                &mut self.buf,
+                self.eof,
+                &mut self.problems,
+                spare,
+            );
+            self.buf = rest;
+            self.done = self.eof;
+            if let Some(unit) = unit {
+                self.consumed += unit.bytes.len() as u64;
+                return Some(unit);
             }
         }
-        let (unit, rest) = cutter.cut(file, &mut buf, eof, &mut problems, spare);
-        consumed += unit.as_ref().map_or(0, |u| u.bytes.len() as u64);
-        if let Some(unit) = unit {
-            emit(unit);
-        }
-        buf = rest;
-        if eof {
-            break;
-        }
+        None
     }
-    (Some(container), problems)
 }
 
 /// Reads up to `want` more bytes into `buf`; returns how many were read.
-fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
     let start = buf.len();
     let mut total = 0;
     while total < want {
-        match reader.take((want - total) as u64).read_to_end(buf) {
+        match reader.by_ref().take((want - total) as u64).read_to_end(buf) {
             Ok(0) => break,
             Ok(n) => total += n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,

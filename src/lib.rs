@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod classify;
 pub mod input;
+pub mod records;
 pub mod report;
 pub mod rules;
 pub mod scan;

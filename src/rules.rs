@@ -653,22 +653,28 @@ impl RuleSet {
     pub fn apply(&self, events: &mut [Verdict<'static>]) {
         let mut order: Vec<usize> = (0..events.len()).collect();
         order.sort_by_key(|&i| (events[i].time_ms.unwrap_or(i64::MIN), i));
-        let mut state = WindowState::default();
+        let mut state = RuleState::default();
         for i in order {
-            let event = &mut events[i];
-            event.severity = event
-                .entry
-                .map_or(Severity::None, |e| e.severity.min(Severity::Info));
-            if let Some(who) = self.allowed(event) {
-                event.reasons.push(format!("allow-listed: {who}"));
-                continue;
-            }
-            self.stateless(event);
-            self.windowed(event, &mut state);
+            self.judge(&mut events[i], &mut state);
         }
     }
 
-    fn stateless(&self, event: &mut Verdict<'static>) {
+    /// Runs every rule over one record. Windowed rules count it in `state`,
+    /// which the caller owns and feeds records in time order: a plugin keeps
+    /// one across batches.
+    pub fn judge(&self, event: &mut Verdict<'_>, state: &mut RuleState) {
+        event.severity = event
+            .entry
+            .map_or(Severity::None, |e| e.severity.min(Severity::Info));
+        if let Some(who) = self.allowed(event) {
+            event.reasons.push(format!("allow-listed: {who}"));
+            return;
+        }
+        self.stateless(event);
+        self.windowed(event, state);
+    }
+
+    fn stateless(&self, event: &mut Verdict<'_>) {
         let name = event.trace_name.clone().unwrap_or(Cow::Borrowed("-"));
         let actor = actor_of(event);
         if let Some(entry) = event.entry {
@@ -777,7 +783,7 @@ impl RuleSet {
         }
     }
 
-    fn windowed(&self, event: &mut Verdict<'static>, state: &mut WindowState) {
+    fn windowed(&self, event: &mut Verdict<'_>, state: &mut RuleState) {
         let Some(time) = event.time_ms else { return };
         let name = event
             .trace_name
@@ -922,9 +928,11 @@ impl RuleSet {
     }
 }
 
-/// The state of windowed rules while events are fed in time order.
-#[derive(Default)]
-struct WindowState {
+/// The state of windowed and first-seen rules while records are fed in
+/// time order. Owned by the caller; grows with the actors and the events
+/// inside the windows.
+#[derive(Debug, Default, Clone)]
+pub struct RuleState {
     failures: HashMap<String, VecDeque<(i64, u32, String, bool)>>,
     exports: HashMap<String, VecDeque<i64>>,
     sources: HashMap<String, HashSet<String>>,

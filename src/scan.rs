@@ -23,13 +23,13 @@
 
 use crate::catalog::Severity;
 use crate::classify::{classify, Kind};
-use crate::input::{self, InputFile, Layout, Unit};
+use crate::input::{self, InputFile, Unit};
+use crate::records::{self, Location, Visitor};
 use crate::report::{self, Format, Verdict};
 use crate::rules::RuleSet;
 use crate::trace::Trace;
 use rayon::prelude::*;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -279,47 +279,17 @@ fn dedup_key(trace_id: &str) -> u128 {
     (u128::from(first.finish()) << 64) | u128::from(second.finish())
 }
 
-/// Where a record is, for messages and the `source` field.
-#[derive(Clone, Copy)]
-enum Location {
-    Line(u64),
-    Record(u64),
-    Nested(u64, u64),
-}
-
-impl Location {
-    fn describe(self) -> String {
-        match self {
-            Location::Line(n) => format!("line {n}"),
-            Location::Record(n) => format!("record {n}"),
-            Location::Nested(n, m) => format!("record {n}, trace {m}"),
-        }
-    }
-
-    fn source(self, file: &Path) -> String {
-        match self {
-            Location::Line(n) => format!("{}:{n}", file.display()),
-            Location::Record(n) => format!("{}#{n}", file.display()),
-            Location::Nested(n, m) => format!("{}#{n}.{m}", file.display()),
-        }
-    }
-
-    fn nested(self, inner: u64) -> Location {
-        match self {
-            Location::Line(n) | Location::Record(n) | Location::Nested(n, _) => {
-                Location::Nested(n, inner)
-            }
-        }
-    }
-}
-
 struct Worker<'o> {
     options: &'o ScanOptions,
     file: &'o Path,
     result: UnitResult,
 }
 
-impl Worker<'_> {
+impl Visitor for Worker<'_> {
+    fn digest(&mut self) {
+        self.result.digests += 1;
+    }
+
     fn problem(&mut self, location: Location, message: String) {
         self.result.record_errors += 1;
         self.result.problems.push(ScanError {
@@ -329,103 +299,7 @@ impl Worker<'_> {
         });
     }
 
-    fn unit(&mut self, unit: &Unit) {
-        self.result.bytes += unit.bytes.len() as u64;
-        // One UTF-8 check for the whole block is far cheaper than one per
-        // string; only a block that fails is checked record by record.
-        let text = std::str::from_utf8(&unit.bytes).ok();
-        match &unit.layout {
-            Layout::Lines { first_line } => {
-                let mut start = 0;
-                let ends = memchr::memchr_iter(b'\n', &unit.bytes)
-                    .chain(std::iter::once(unit.bytes.len()));
-                for (line_no, end) in (*first_line..).zip(ends) {
-                    if !unit.bytes[start..end].trim_ascii().is_empty() {
-                        self.slice(&unit.bytes, text, start..end, Location::Line(line_no));
-                    }
-                    start = end + 1;
-                }
-            }
-            Layout::Elements {
-                first_index,
-                ranges,
-            } => {
-                for (k, &(start, end)) in ranges.iter().enumerate() {
-                    self.slice(
-                        &unit.bytes,
-                        text,
-                        start as usize..end as usize,
-                        Location::Record(first_index + k as u64),
-                    );
-                }
-            }
-            Layout::Document => {
-                let mut values =
-                    serde_json::Deserializer::from_slice(&unit.bytes).into_iter::<&RawValue>();
-                let mut index = 1;
-                loop {
-                    match values.next() {
-                        Some(Ok(raw)) => self.value(raw.get(), Location::Record(index)),
-                        Some(Err(err)) => {
-                            self.problem(Location::Record(index), format!("invalid JSON: {err}"));
-                            break;
-                        }
-                        None => break,
-                    }
-                    index += 1;
-                }
-            }
-        }
-    }
-
-    /// One record's bytes, cut at ASCII delimiters from a unit whose text
-    /// is `text` when the unit is valid UTF-8.
-    fn slice(
-        &mut self,
-        bytes: &[u8],
-        text: Option<&str>,
-        range: std::ops::Range<usize>,
-        location: Location,
-    ) {
-        let record = match text {
-            Some(text) => text.get(range.clone()),
-            None => match std::str::from_utf8(&bytes[range.clone()]) {
-                Ok(record) => Some(record),
-                Err(err) => {
-                    let at = err.valid_up_to();
-                    return self.problem(
-                        location,
-                        format!("invalid UTF-8 at byte {at} of the record"),
-                    );
-                }
-            },
-        };
-        match record {
-            Some(record) => self.value(record.trim_ascii(), location),
-            None => self.problem(location, "record not cut at a character boundary".into()),
-        }
-    }
-
-    /// One JSON value: a trace, or a page or event that wraps traces.
-    fn value(&mut self, text: &str, location: Location) {
-        let trace = match Trace::from_str(text) {
-            Ok(trace) => trace,
-            Err(err) => return self.problem(location, format!("invalid trace: {err}")),
-        };
-        if let Some(traces) = &trace.traces {
-            for (k, raw) in traces.iter().enumerate() {
-                self.value(raw.get(), location.nested(k as u64 + 1));
-            }
-        } else if let Some(inner) = trace.cts {
-            self.value(inner.get(), location);
-        } else if trace.digest_object.is_some() {
-            self.result.digests += 1;
-        } else {
-            self.record(&trace, location);
-        }
-    }
-
-    fn record(&mut self, trace: &Trace<'_>, location: Location) {
+    fn trace(&mut self, trace: &Trace<'_>, location: Location) {
         let class = classify(trace);
         let kind = match class.kind {
             Kind::Catalogued(_) => KindTag::Catalogued,
@@ -487,7 +361,8 @@ fn process_unit(unit: &Unit, file: &Path, options: &ScanOptions) -> UnitResult {
         file,
         result: UnitResult::default(),
     };
-    worker.unit(unit);
+    worker.result.bytes += unit.bytes.len() as u64;
+    records::visit_unit(unit, &mut worker);
     worker.result
 }
 

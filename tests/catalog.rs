@@ -37,7 +37,8 @@ fn every_row_round_trips_through_the_map() {
             .unwrap_or_else(|| panic!("{name}/{resource_type}/{operation} missing from the map"));
         assert_eq!(entry.category.as_str(), &row[3]);
         assert_eq!(entry.severity.as_str(), &row[4]);
-        assert_eq!(entry.source, &row[6]);
+        assert_eq!(entry.activity.as_str(), &row[6]);
+        assert_eq!(entry.source, &row[7]);
         assert_eq!(catalog::by_id(entry.id), Some(entry));
         assert_eq!(
             catalog::lookup_for(name, resource_type).map(|e| e.trace_name),

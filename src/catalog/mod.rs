@@ -21,7 +21,7 @@
 mod source;
 mod vocab;
 
-pub use vocab::{Category, Scope, Severity};
+pub use vocab::{Activity, Category, Scope, Severity};
 
 /// One documented operation: a row of `catalog/*.csv`.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct Entry {
     pub severity: Severity,
     /// Billing services, or CTS's own audit-trail operations.
     pub scope: Scope,
+    /// Create, read, update or delete (OCSF `activity_id`).
+    pub activity: Activity,
     /// Where the row comes from: a seed document's file name or a public URL.
     pub source: &'static str,
 }
@@ -128,13 +130,14 @@ pub fn by_id(id: u16) -> Option<&'static Entry> {
 impl serde::Serialize for Entry {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Entry", 7)?;
+        let mut s = serializer.serialize_struct("Entry", 8)?;
         s.serialize_field("trace_name", self.trace_name)?;
         s.serialize_field("operation", self.operation)?;
         s.serialize_field("resource_type", self.resource_type)?;
         s.serialize_field("category", self.category.as_str())?;
         s.serialize_field("severity", self.severity.as_str())?;
         s.serialize_field("scope", self.scope.as_str())?;
+        s.serialize_field("activity", self.activity.as_str())?;
         s.serialize_field("source", self.source)?;
         s.end()
     }
@@ -154,4 +157,4 @@ macro_rules! serialize_as_str {
         }
     )+};
 }
-serialize_as_str!(Category, Severity, Scope);
+serialize_as_str!(Activity, Category, Severity, Scope);

@@ -4,16 +4,17 @@
 //! rules a row must follow are written once. Depends on `csv` and the sibling
 //! `vocab` module only.
 
-use super::vocab::{Category, Scope, Severity};
+use super::vocab::{Activity, Category, Scope, Severity};
 
 /// The header every catalog file starts with.
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 8] = [
     "trace_name",
     "resource_type",
     "operation",
     "category",
     "severity",
     "scope",
+    "activity",
     "source",
 ];
 
@@ -26,6 +27,7 @@ pub struct Row {
     pub category: Category,
     pub severity: Severity,
     pub scope: Scope,
+    pub activity: Activity,
     pub source: String,
 }
 
@@ -103,6 +105,13 @@ pub fn parse(text: &str) -> Result<Vec<Row>, RowError> {
                 known(Scope::ALL, Scope::as_str)
             ))
         })?;
+        let activity = Activity::parse(field(6)).ok_or_else(|| {
+            bad(format!(
+                "unknown activity {:?} (expected one of: {})",
+                field(6),
+                known(Activity::ALL, Activity::as_str)
+            ))
+        })?;
         if category == Category::Read && severity > Severity::Info {
             return Err(bad(
                 "a read is never flagged: its severity must be none or info".into(),
@@ -115,7 +124,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, RowError> {
             category,
             severity,
             scope,
-            source: field(6).to_owned(),
+            activity,
+            source: field(7).to_owned(),
         });
     }
     Ok(rows)
@@ -125,7 +135,8 @@ pub fn parse(text: &str) -> Result<Vec<Row>, RowError> {
 mod tests {
     use super::*;
 
-    const HEADER: &str = "trace_name,resource_type,operation,category,severity,scope,source\n";
+    const HEADER: &str =
+        "trace_name,resource_type,operation,category,severity,scope,activity,source\n";
 
     fn error_of(body: &str) -> RowError {
         parse(&format!("{HEADER}{body}")).expect_err("the row is malformed")
@@ -134,7 +145,7 @@ mod tests {
     #[test]
     fn good_rows_parse() {
         let rows = parse(&format!(
-            "{HEADER}payOrder,cloudresouce,Payment,payment,medium,billing,000.txt\n"
+            "{HEADER}payOrder,cloudresouce,Payment,payment,medium,billing,create,000.txt\n"
         ))
         .unwrap();
         assert_eq!(rows[0].category, Category::Payment);
@@ -143,9 +154,9 @@ mod tests {
 
     #[test]
     fn malformed_rows_name_their_line_and_reason() {
-        let ok = "payOrder,cloudresouce,Payment,payment,medium,billing,src\n";
+        let ok = "payOrder,cloudresouce,Payment,payment,medium,billing,create,src\n";
         let e = error_of(&format!(
-            "{ok}bindCard,order,Adding a card,payment_method,severe,billing,src\n"
+            "{ok}bindCard,order,Adding a card,payment_method,severe,billing,create,src\n"
         ));
         assert_eq!(e.line, 3);
         assert!(
@@ -154,16 +165,16 @@ mod tests {
             e.reason
         );
 
-        let e = error_of("bindCard,order,Adding a card,cards,high,billing,src\n");
+        let e = error_of("bindCard,order,Adding a card,cards,high,billing,create,src\n");
         assert!(e.reason.contains("unknown category"), "{}", e.reason);
         let e = error_of("bindCard,order,Adding a card,payment_method,high\n");
         assert_eq!(e.line, 2);
         assert!(e.reason.contains("malformed row"), "{}", e.reason);
-        let e = error_of("9card,order,x,payment_method,high,billing,src\n");
+        let e = error_of("9card,order,x,payment_method,high,billing,create,src\n");
         assert!(e.reason.contains("invalid trace name"), "{}", e.reason);
-        let e = error_of("queryBill,bill,x,read,high,billing,src\n");
+        let e = error_of("queryBill,bill,x,read,high,billing,create,src\n");
         assert!(e.reason.contains("never flagged"), "{}", e.reason);
-        let e = error_of("queryBill,,x,read,none,billing,src\n");
+        let e = error_of("queryBill,,x,read,none,billing,create,src\n");
         assert!(e.reason.contains("empty resource_type"), "{}", e.reason);
         assert_eq!(parse("name,type\n").unwrap_err().line, 1);
     }

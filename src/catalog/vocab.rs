@@ -95,3 +95,17 @@ vocabulary! {
         Audit = "audit",
     }
 }
+
+vocabulary! {
+    /// What an operation does to its resource, as OCSF API Activity counts it.
+    Activity {
+        /// Creates something: a card, a payment, an order, a top-up.
+        Create = "create",
+        /// Reads or exports without changing anything.
+        Read = "read",
+        /// Changes a setting or a resource.
+        Update = "update",
+        /// Deletes, unsubscribes, releases or freezes.
+        Delete = "delete",
+    }
+}
