@@ -98,11 +98,42 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
 /// content starts with its magic bytes, whatever the file is called. Plain
 /// input is read straight into the caller's buffers, without a second copy.
 pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
-    let mut raw: Box<dyn Read + Send> = if input.is_stdin() {
-        Box::new(io::stdin())
+    if input.is_stdin() {
+        Ok(Box::new(decompress(io::stdin())?))
     } else {
-        Box::new(File::open(&input.path)?)
-    };
+        Ok(Box::new(decompress(File::open(&input.path)?)?))
+    }
+}
+
+/// The sniffed first bytes put back in front of the rest of the reader.
+pub type Sniffed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// A reader's content, gunzipped when it is gzip.
+pub enum Decompressed<R> {
+    /// Not gzip: the bytes as they are.
+    Plain(Sniffed<R>),
+    /// gzip, one or more members.
+    Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<Sniffed<R>>>>),
+}
+
+impl<R: Read> Read for Decompressed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decompressed::Plain(reader) => reader.read(buf),
+            Decompressed::Gzip(reader) => reader.read(buf),
+        }
+    }
+}
+
+/// Sniffs gzip's magic bytes at the start of `raw` and decodes it if so.
+///
+/// ```
+/// use std::io::Read;
+/// let mut text = String::new();
+/// cts_audit::input::decompress(&b"[]"[..]).unwrap().read_to_string(&mut text).unwrap();
+/// assert_eq!(text, "[]");
+/// ```
+pub fn decompress<R: Read>(mut raw: R) -> io::Result<Decompressed<R>> {
     let mut head = Vec::with_capacity(2);
     while head.len() < 2 {
         let mut byte = [0u8; 2];
@@ -116,11 +147,11 @@ pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
     let is_gzip = head == [0x1f, 0x8b];
     let whole = io::Cursor::new(head).chain(raw);
     if is_gzip {
-        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(
-            BufReader::with_capacity(256 << 10, whole),
+        Ok(Decompressed::Gzip(Box::new(
+            flate2::bufread::MultiGzDecoder::new(BufReader::with_capacity(256 << 10, whole)),
         )))
     } else {
-        Ok(Box::new(whole))
+        Ok(Decompressed::Plain(whole))
     }
 }
 

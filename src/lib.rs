@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod analyze;
 pub mod catalog;
 pub mod classify;
 pub mod input;
@@ -10,4 +11,10 @@ pub mod records;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod siem;
 pub mod trace;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -279,6 +279,10 @@ pub enum Format {
     Jsonl,
     /// CSV rows (see [`CSV_HEADER`]); lists are joined with `; `.
     Csv,
+    /// One OCSF API Activity (class 6003) object per line; see docs/SIEM.md.
+    Ocsf,
+    /// One Elastic Common Schema object per line; see docs/SIEM.md.
+    Ecs,
 }
 
 /// The CSV columns, in order.
@@ -313,6 +317,16 @@ pub const CSV_HEADER: &[&str] = &[
 /// Appends one verdict to `out` in `format` (a line for JSONL, a row for CSV).
 pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
     match format {
+        Format::Ocsf | Format::Ecs => {
+            let value = if format == Format::Ocsf {
+                crate::siem::ocsf(verdict)
+            } else {
+                crate::siem::ecs(verdict, None)
+            };
+            // Serialising a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &value);
+            out.push(b'\n');
+        }
         Format::Jsonl => {
             // Serialising plain strings and numbers into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut *out, verdict);

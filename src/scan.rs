@@ -253,7 +253,7 @@ struct UnitResult {
 }
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
-fn dedup_key(trace_id: &str) -> u128 {
+pub(crate) fn dedup_key(trace_id: &str) -> u128 {
     let bytes = trace_id.as_bytes();
     if bytes.len() == 36 && [8, 13, 18, 23].iter().all(|&i| bytes[i] == b'-') {
         let mut value: u128 = 0;

@@ -25,6 +25,10 @@ pub enum ScanFormat {
     Json,
     /// CSV with a header row.
     Csv,
+    /// OCSF 1.x API Activity (class 6003), one object per line (docs/SIEM.md).
+    Ocsf,
+    /// Elastic Common Schema, one document per line (docs/SIEM.md).
+    Ecs,
 }
 
 #[derive(Args, Debug)]
@@ -243,7 +247,9 @@ impl<W: Write> Sink for CliSink<W> {
     fn record(&mut self, rendered: &[u8], severity: Severity) {
         self.failed_on |= self.fail_on.is_some_and(|level| severity >= level);
         match self.format {
-            ScanFormat::Jsonl | ScanFormat::Csv => self.write(rendered),
+            ScanFormat::Jsonl | ScanFormat::Csv | ScanFormat::Ocsf | ScanFormat::Ecs => {
+                self.write(rendered)
+            }
             ScanFormat::Json => {
                 let separator: &[u8] = if self.first { b"[\n" } else { b",\n" };
                 self.first = false;
@@ -277,6 +283,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     let format = match args.format {
         ScanFormat::Csv | ScanFormat::Table => Format::Csv,
         ScanFormat::Jsonl | ScanFormat::Json => Format::Jsonl,
+        ScanFormat::Ocsf => Format::Ocsf,
+        ScanFormat::Ecs => Format::Ecs,
     };
     let options = ScanOptions {
         filters: Filters {
