@@ -18,3 +18,5 @@ pub mod trace;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+#[cfg(feature = "summary")]
+pub mod summary;

@@ -465,3 +465,63 @@ fn shipped_samples_show_the_flagged_billing_actions() {
     }
     assert!(!names.contains(&"queryMonthlyConsumeBill"));
 }
+
+#[test]
+fn summary_groups_the_flagged_records_with_polars() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("summary.csv");
+    let out = cts_audit()
+        .args([
+            "scan",
+            "-q",
+            "--format",
+            "summary",
+            "--summary-by",
+            "user",
+            "--summary-out",
+        ])
+        .arg(&csv_path)
+        .arg(&samples)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().nth(1).unwrap().starts_with(" mallory"),
+        "the worst group first:\n{text}"
+    );
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "user",
+            "records",
+            "failed",
+            "operations",
+            "first_utc",
+            "last_utc",
+            "worst"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let dev_bot = rows.iter().find(|r| &r[0] == "dev-bot").unwrap();
+    assert_eq!((&dev_bot[1], &dev_bot[2], &dev_bot[6]), ("3", "3", "high"));
+    let total: u32 = rows.iter().map(|r| r[1].parse::<u32>().unwrap()).sum();
+    assert_eq!(total, 13, "every flagged sample record is in one group");
+    cts_audit()
+        .args(["scan", "--format", "summary", "--summary-by", "colour"])
+        .arg(&samples)
+        .assert()
+        .code(2);
+}

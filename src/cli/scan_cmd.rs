@@ -29,6 +29,9 @@ pub enum ScanFormat {
     Ocsf,
     /// Elastic Common Schema, one document per line (docs/SIEM.md).
     Ecs,
+    /// A summary table by --summary-by (polars), worst groups first.
+    #[cfg(feature = "summary")]
+    Summary,
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +117,14 @@ pub struct ScanArgs {
     /// No progress bar and no summary line.
     #[arg(long, short)]
     quiet: bool,
+    /// With --format summary: the columns to group by (user, category, trace_name, severity).
+    #[cfg(feature = "summary")]
+    #[arg(long, value_delimiter = ',', default_value = "user,category", value_parser = ["user", "category", "trace_name", "severity"])]
+    summary_by: Vec<String>,
+    /// With --format summary: also write the table to FILE (.parquet or .csv).
+    #[cfg(feature = "summary")]
+    #[arg(long, value_name = "FILE")]
+    summary_out: Option<PathBuf>,
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
@@ -257,6 +268,8 @@ impl<W: Write> Sink for CliSink<W> {
                 self.write(rendered.strip_suffix(b"\n").unwrap_or(rendered));
             }
             ScanFormat::Table => self.table_rows.extend_from_slice(rendered),
+            #[cfg(feature = "summary")]
+            ScanFormat::Summary => self.table_rows.extend_from_slice(rendered),
         }
     }
 
@@ -285,6 +298,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         ScanFormat::Jsonl | ScanFormat::Json => Format::Jsonl,
         ScanFormat::Ocsf => Format::Ocsf,
         ScanFormat::Ecs => Format::Ecs,
+        #[cfg(feature = "summary")]
+        ScanFormat::Summary => Format::Jsonl,
     };
     let options = ScanOptions {
         filters: Filters {
@@ -359,6 +374,12 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             let mut buffer = Vec::new();
             write_table(&mut buffer, &rows)?;
             sink.write(&buffer);
+        }
+        #[cfg(feature = "summary")]
+        ScanFormat::Summary => {
+            let rows = std::mem::take(&mut sink.table_rows);
+            let text = write_summary(&rows, args)?;
+            sink.write(text.as_bytes());
         }
         _ => {}
     }
@@ -451,4 +472,58 @@ fn write_table(out: &mut Vec<u8>, csv_rows: &[u8]) -> Result<()> {
         writeln!(out, "{count} records")?;
     }
     Ok(())
+}
+
+/// Groups the emitted records with polars and renders the table; writes it
+/// to --summary-out as Parquet or CSV too.
+#[cfg(feature = "summary")]
+fn write_summary(jsonl: &[u8], args: &ScanArgs) -> Result<String> {
+    use cts_audit::summary::{summarize, SummaryRecord};
+    use polars_io::prelude::{CsvWriter, ParquetWriter, SerWriter};
+    let mut records = Vec::new();
+    for line in jsonl.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let mut record: SummaryRecord =
+            serde_json::from_slice(line).context("re-reading rendered records")?;
+        let time: serde_json::Value = serde_json::from_slice(line)?;
+        record.time_ms = time["time"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis());
+        records.push(record);
+    }
+    let by: Vec<&str> = args.summary_by.iter().map(String::as_str).collect();
+    let mut table = summarize(&records, &by)?;
+    if let Some(path) = &args.summary_out {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("parquet") => {
+                ParquetWriter::new(file).finish(&mut table)?;
+            }
+            Some("csv") => CsvWriter::new(file).finish(&mut table)?,
+            _ => anyhow::bail!(
+                "--summary-out {}: use a .parquet or .csv file name",
+                path.display()
+            ),
+        }
+    }
+    let names: Vec<String> = table
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let header: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut text = table::new(&header);
+    for row in 0..table.height() {
+        let cells = table.columns().iter().map(|column| match column.get(row) {
+            Ok(polars::prelude::AnyValue::Null) | Err(_) => String::new(),
+            Ok(polars::prelude::AnyValue::String(s)) => s.to_owned(),
+            Ok(value) => value.to_string(),
+        });
+        text.add_row(cells);
+    }
+    let mut out = Vec::new();
+    table::write(&mut out, &text)?;
+    writeln!(out, "{} groups, {} records", table.height(), records.len())?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
