@@ -93,6 +93,18 @@ impl Analyzer {
         self.judge_text(text, &mut RuleState::default())
     }
 
+    /// [`Analyzer::analyze`] on text.
+    ///
+    /// ```
+    /// let verdict = cts_audit::analyze::Analyzer::default()
+    ///     .analyze_str(r#"{"trace_name":"queryBalanceAlert","service_type":"CBC","resource_type":"balance"}"#)
+    ///     .unwrap();
+    /// assert!(verdict.rules.is_empty());
+    /// ```
+    pub fn analyze_str<'a>(&self, record: &'a str) -> Result<Verdict<'a>, AnalyzeError> {
+        self.judge_text(record, &mut RuleState::default())
+    }
+
     /// Judges one raw record with state kept by the caller: duplicates (by
     /// `trace_id`) give `Ok(None)`, and windowed rules count the record.
     /// Feed records in time order.

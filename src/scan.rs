@@ -254,29 +254,56 @@ struct UnitResult {
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
 pub(crate) fn dedup_key(trace_id: &str) -> u128 {
-    let bytes = trace_id.as_bytes();
-    if bytes.len() == 36 && [8, 13, 18, 23].iter().all(|&i| bytes[i] == b'-') {
-        let mut value: u128 = 0;
-        let mut hex_digits = 0;
-        for &b in bytes {
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => continue,
-            };
-            value = (value << 4) | u128::from(digit);
-            hex_digits += 1;
-        }
-        if hex_digits == 32 {
-            return value;
-        }
+    if let Some(uuid) = uuid_bits(trace_id.as_bytes()) {
+        return uuid;
     }
     let mut first = std::hash::DefaultHasher::new();
     (0u8, trace_id).hash(&mut first);
     let mut second = std::hash::DefaultHasher::new();
     (1u8, trace_id).hash(&mut second);
     (u128::from(first.finish()) << 64) | u128::from(second.finish())
+}
+
+/// Hex digit values, `INVALID` for anything else: a table, because the
+/// digits of random ids defeat a branchy parse.
+const HEX: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+const INVALID: u8 = 0xff;
+
+/// The 128 bits of a UUID written `8-4-4-4-12`.
+fn uuid_bits(text: &[u8]) -> Option<u128> {
+    if text.len() != 36
+        || text[8] != b'-'
+        || text[13] != b'-'
+        || text[18] != b'-'
+        || text[23] != b'-'
+    {
+        return None;
+    }
+    let mut value: u128 = 0;
+    let mut invalid = 0u8;
+    for (i, &b) in text.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            continue;
+        }
+        let digit = HEX[usize::from(b)];
+        invalid |= digit & 0xf0;
+        value = (value << 4) | u128::from(digit & 0x0f);
+    }
+    (invalid == 0).then_some(value)
 }
 
 struct Worker<'o> {
@@ -737,6 +764,12 @@ mod tests {
 
     #[test]
     fn uuid_keys_are_exact_and_others_hashed() {
+        assert_eq!(
+            uuid_bits(b"CBDD4480-2E03-11EF-82DE-CF140E2A70FB"),
+            Some(0xcbdd44802e0311ef82decf140e2a70fb)
+        );
+        assert_eq!(uuid_bits(b"cbdd4480-2e03-11ef-82de-cf140e2a70fg"), None);
+        assert_eq!(uuid_bits(b"cbdd4480x2e03-11ef-82de-cf140e2a70fb"), None);
         assert_eq!(
             dedup_key("cbdd4480-2e03-11ef-82de-cf140e2a70fb"),
             0xcbdd44802e0311ef82decf140e2a70fb

@@ -27,42 +27,94 @@ use std::fmt;
 /// A string field that borrows from the input unless it had escapes.
 pub type Text<'a> = Option<Cow<'a, str>>;
 
+/// Deserialises a [`Text`] field, borrowing when the string has no escapes.
+/// (serde borrows a bare `Cow<str>` field, but always copies one inside an
+/// `Option`.) Non-string values (a number, say) become `None`.
+fn borrowed_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Text<'de>, D::Error> {
+    struct TextVisitor;
+    impl<'de> Visitor<'de> for TextVisitor {
+        type Value = Text<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Text<'de>, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Text<'de>, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'de>, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text<'de>, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text<'de>, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text<'de>, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Text<'de>, A::Error> {
+            while map
+                .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Text<'de>, A::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(TextVisitor)
+}
+
 /// One CTS trace. Only the fields an audit needs are read; `request` is
 /// skipped, and `user` and `response` are kept raw until asked for.
 #[derive(Debug, Default, Deserialize)]
 pub struct Trace<'a> {
     /// System-generated id, usually a v1 UUID.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub trace_id: Text<'a>,
     /// Operation name, e.g. `payOrder`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub trace_name: Text<'a>,
     /// `normal`, `warning` or `incident`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub trace_rating: Text<'a>,
     /// The legacy name of `trace_rating`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub trace_status: Text<'a>,
     /// `ConsoleAction`, `ApiCall`, `SystemAction`, `Others`, ...
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub trace_type: Text<'a>,
     /// Service abbreviation: `CBC`, `ECS`, `CTS`, ...
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub service_type: Text<'a>,
     /// Resource type, e.g. `cloudresouce`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub resource_type: Text<'a>,
     /// Resource id.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub resource_id: Text<'a>,
     /// Resource name.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub resource_name: Text<'a>,
     /// Caller IP; empty or null for `SystemAction`.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub source_ip: Text<'a>,
     /// Account id of the caller.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub domain_id: Text<'a>,
     /// When the operation happened.
     #[serde(default)]
@@ -149,16 +201,16 @@ impl<'a> Trace<'a> {
 #[derive(Debug, Default, Deserialize, Clone)]
 pub struct User<'a> {
     /// User name (`<domain>/<agency>` for agencies).
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub name: Text<'a>,
     /// Newer exports repeat the name here.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub user_name: Text<'a>,
     /// User id.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub id: Text<'a>,
     /// `User`, `AssumedAgency` or `ExternalUser`.
-    #[serde(borrow, default, rename = "type")]
+    #[serde(borrow, default, rename = "type", deserialize_with = "borrowed_text")]
     pub user_type: Text<'a>,
     /// The account.
     #[serde(borrow, default)]
@@ -167,7 +219,7 @@ pub struct User<'a> {
     #[serde(default)]
     pub principal_is_root_user: Option<Flag>,
     /// Access key used.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub access_key_id: Text<'a>,
 }
 
@@ -175,10 +227,10 @@ pub struct User<'a> {
 #[derive(Debug, Default, Deserialize, Clone)]
 pub struct Domain<'a> {
     /// Account name.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub name: Text<'a>,
     /// Account id.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
     pub id: Text<'a>,
 }
 
@@ -373,6 +425,15 @@ mod tests {
             .unwrap()
             .user()
             .is_none());
+    }
+
+    #[test]
+    fn text_borrows_unless_escaped_and_tolerates_other_types() {
+        let t = Trace::from_slice(br#"{"trace_name":"payOrder","resource_name":"a\"b","resource_id":42,"source_ip":{"v4":"x"}}"#).unwrap();
+        assert!(matches!(t.trace_name, Some(Cow::Borrowed("payOrder"))));
+        assert!(matches!(t.resource_name.as_deref(), Some("a\"b")));
+        assert_eq!(t.resource_id.as_deref(), Some("42"));
+        assert_eq!(t.source_ip, None);
     }
 
     #[test]
