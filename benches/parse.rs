@@ -3,7 +3,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use cts_audit::scan::{scan, CollectSink, ScanOptions};
-use cts_audit::trace::Trace;
+use cts_audit::trace::{Trace, TraceHead};
 
 /// Realistic lines: the shape of ../shared/reference §5.1, user as object or string.
 fn corpus(lines: usize) -> String {
@@ -44,24 +44,8 @@ fn parsing(c: &mut Criterion) {
                 .count()
         })
     });
-    #[derive(serde::Deserialize)]
-    #[allow(dead_code)]
-    struct Head<'a> {
-        #[serde(borrow)]
-        trace_id: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        trace_name: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        resource_type: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow)]
-        service_type: Option<std::borrow::Cow<'a, str>>,
-    }
-    group.bench_function("Head::from_str (4 fields)", |b| {
-        b.iter(|| {
-            text.lines()
-                .filter_map(|l| serde_json::from_str::<Head>(black_box(l)).ok())
-                .count()
-        })
+    group.bench_function("TraceHead::from_str", |b| {
+        b.iter(|| text.lines().filter_map(|l| TraceHead::from_str(black_box(l)).ok()).count())
     });
     group.bench_function("Trace::from_str", |b| {
         b.iter(|| {

@@ -209,6 +209,8 @@ struct StreamVisitor<'v> {
 }
 
 impl Visitor for StreamVisitor<'_> {
+    const FULL: bool = true;
+
     fn trace(&mut self, trace: &Trace<'_>, location: Location) {
         if let Some(id) = trace.trace_id.as_deref().filter(|id| !id.is_empty()) {
             if !self.state.seen.insert(dedup_key(id)) {

@@ -11,7 +11,7 @@
 //! ```
 
 use crate::catalog::{self, Entry, Scope, Severity};
-use crate::trace::Trace;
+use crate::trace::TraceFields;
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -89,11 +89,10 @@ pub fn catalog_entry(
         .or_else(|| entries.first().filter(|e| scope_matches(e.scope, service)))
 }
 
-/// Classifies one trace.
-pub fn classify(trace: &Trace<'_>) -> Classification {
-    let name = trace.trace_name.as_deref().unwrap_or("");
-    let resource_type = trace.resource_type.as_deref().unwrap_or("");
-    let service = trace.service_type.as_deref().unwrap_or("");
+/// Classifies one trace, from a full [`Trace`] or just its [`crate::trace::TraceHead`]
+/// (which has no response, so no error code).
+pub fn classify<'a>(trace: &impl TraceFields<'a>) -> Classification {
+    let (name, resource_type, service) = (trace.name(), trace.resource_type(), trace.service());
     let (kind, severity) = match catalog_entry(name, resource_type, service) {
         Some(entry) => (Kind::Catalogued(entry), entry.severity),
         None if is_billing_service(service) || catalog::is_billing_resource_type(resource_type) => {
@@ -102,18 +101,17 @@ pub fn classify(trace: &Trace<'_>) -> Classification {
         None => (Kind::OtherService, Severity::None),
     };
     let rated_failure = matches!(trace.rating(), Some(r) if r.eq_ignore_ascii_case("warning") || r.eq_ignore_ascii_case("incident"));
-    let http_failure = trace.code.and_then(|c| c.0).is_some_and(|c| c >= 400);
+    let http_failure = trace.http_code().is_some_and(|c| c >= 400);
     // Read the response only for failures: it is the largest field.
     let error_code = if rated_failure || http_failure {
         trace.response_text().as_deref().and_then(find_error_code)
     } else {
         None
     };
-    let failed = rated_failure || http_failure || error_code.is_some();
     Classification {
         kind,
         severity,
-        failed,
+        failed: rated_failure || http_failure,
         error_code,
     }
 }
@@ -148,6 +146,7 @@ pub fn find_error_code(response: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::Trace;
 
     fn classify_json(json: &str) -> Classification {
         classify(&Trace::from_slice(json.as_bytes()).unwrap())

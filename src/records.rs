@@ -4,7 +4,7 @@
 //! walk records this way.
 
 use crate::input::{Layout, Unit};
-use crate::trace::Trace;
+use crate::trace::{Trace, TraceFields, TraceHead};
 use serde_json::value::RawValue;
 use std::path::Path;
 
@@ -49,8 +49,14 @@ impl Location {
 
 /// What a walk over records reports.
 pub trait Visitor {
-    /// A parsed trace.
-    fn trace(&mut self, trace: &Trace<'_>, location: Location);
+    /// True when every record should be parsed whole and given to
+    /// [`Visitor::trace`]; false to get only its [`TraceHead`] and text in
+    /// [`Visitor::head`], and parse the rest when needed.
+    const FULL: bool;
+    /// A parsed trace (when `FULL`).
+    fn trace(&mut self, _trace: &Trace<'_>, _location: Location) {}
+    /// The head of a trace and its text (when not `FULL`).
+    fn head(&mut self, _head: &TraceHead<'_>, _text: &str, _location: Location) {}
     /// A record that could not be read.
     fn problem(&mut self, location: Location, message: String);
     /// An integrity digest, recognised by content.
@@ -58,7 +64,7 @@ pub trait Visitor {
 }
 
 /// Walks every record of `unit`.
-pub fn visit_unit(unit: &Unit, visitor: &mut impl Visitor) {
+pub fn visit_unit<V: Visitor>(unit: &Unit, visitor: &mut V) {
     // One UTF-8 check for the whole block is far cheaper than one per
     // string; only a block that fails is checked record by record.
     let text = std::str::from_utf8(&unit.bytes).ok();
@@ -142,20 +148,46 @@ fn visit_slice(
 }
 
 /// One JSON value: a trace, or a page or event that wraps traces.
-pub fn visit_value(text: &str, location: Location, visitor: &mut impl Visitor) {
-    let trace = match Trace::from_str(text) {
-        Ok(trace) => trace,
-        Err(err) => return visitor.problem(location, format!("invalid trace: {err}")),
-    };
-    if let Some(traces) = &trace.traces {
+pub fn visit_value<V: Visitor>(text: &str, location: Location, visitor: &mut V) {
+    if V::FULL {
+        match Trace::from_str(text) {
+            Ok(trace) => {
+                if unwrap(&trace, location, visitor) {
+                    visitor.trace(&trace, location);
+                }
+            }
+            Err(err) => visitor.problem(location, format!("invalid trace: {err}")),
+        }
+    } else {
+        match TraceHead::from_str(text) {
+            Ok(head) => {
+                if unwrap(&head, location, visitor) {
+                    visitor.head(&head, text, location);
+                }
+            }
+            Err(err) => visitor.problem(location, format!("invalid trace: {err}")),
+        }
+    }
+}
+
+/// Walks the traces a page or event wraps; true when `value` is a trace itself.
+fn unwrap<'a, V: Visitor>(
+    value: &impl TraceFields<'a>,
+    location: Location,
+    visitor: &mut V,
+) -> bool {
+    if let Some(traces) = value.page() {
         for (k, raw) in traces.iter().enumerate() {
             visit_value(raw.get(), location.nested(k as u64 + 1), visitor);
         }
-    } else if let Some(inner) = trace.cts {
+        false
+    } else if let Some(inner) = value.event() {
         visit_value(inner.get(), location, visitor);
-    } else if trace.digest_object.is_some() {
+        false
+    } else if value.is_digest() {
         visitor.digest();
+        false
     } else {
-        visitor.trace(&trace, location);
+        true
     }
 }

@@ -22,12 +22,12 @@
 //! ```
 
 use crate::catalog::Severity;
-use crate::classify::{classify, Kind};
+use crate::classify::{classify, Classification, Kind};
 use crate::input::{self, InputFile, Unit};
 use crate::records::{self, Location, Visitor};
 use crate::report::{self, Format, Verdict};
 use crate::rules::RuleSet;
-use crate::trace::Trace;
+use crate::trace::{Trace, TraceFields, TraceHead};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -313,6 +313,8 @@ struct Worker<'o> {
 }
 
 impl Visitor for Worker<'_> {
+    const FULL: bool = false;
+
     fn digest(&mut self) {
         self.result.digests += 1;
     }
@@ -326,54 +328,78 @@ impl Visitor for Worker<'_> {
         });
     }
 
-    fn trace(&mut self, trace: &Trace<'_>, location: Location) {
+    /// Most records are neither wanted in the output nor a rule's
+    /// candidate: their head decides that, and only the rest are parsed
+    /// whole and given a verdict (user, time text, source).
+    fn head(&mut self, head: &TraceHead<'_>, text: &str, location: Location) {
+        let class = classify(head);
+        let options = self.options;
+        let incident = matches!(head.rating(), Some(r) if r.eq_ignore_ascii_case("incident"));
+        let maybe_candidate = class.severity >= Severity::Low
+            || (class.is_billing() && (class.failed || incident))
+            || options.rules.has_user_rules();
+        if class.severity >= options.min_severity || maybe_candidate {
+            match Trace::from_str(text) {
+                Ok(trace) => self.whole(&trace, location),
+                Err(err) => self.problem(location, format!("invalid trace: {err}")),
+            }
+        } else {
+            self.count(head, &class, None, None);
+        }
+    }
+}
+
+impl Worker<'_> {
+    /// A record parsed whole: held for the rules, or rendered.
+    fn whole(&mut self, trace: &Trace<'_>, location: Location) {
         let class = classify(trace);
+        let options = self.options;
+        let mut verdict = Verdict::new(trace, trace.user(), &class, location.source(self.file));
+        if options.rules.is_candidate(&verdict) {
+            let held = Box::new(verdict.into_owned());
+            return self.count(trace, &class, None, Some(held));
+        }
+        verdict.severity = class.severity;
+        let mut rendered = None;
+        if class.severity >= options.min_severity && options.filters.matches(&verdict) {
+            let start = self.result.output.len();
+            report::render(&verdict, options.format, &mut self.result.output);
+            rendered = Some((start as u32, self.result.output.len() as u32));
+        }
+        self.count(trace, &class, rendered, None);
+    }
+
+    /// Records the outcome the ledger needs: dedup key, kind, severity.
+    fn count<'a>(
+        &mut self,
+        fields: &impl TraceFields<'a>,
+        class: &Classification,
+        rendered: Option<(u32, u32)>,
+        held: Option<Box<Verdict<'static>>>,
+    ) {
         let kind = match class.kind {
             Kind::Catalogued(_) => KindTag::Catalogued,
             Kind::UncataloguedBilling => KindTag::Uncatalogued,
             Kind::OtherService => KindTag::Other,
         };
-        let options = self.options;
-        // Most records are neither wanted in the output nor a rule's
-        // candidate: decide that first, and build the verdict (user, time
-        // text, source) only when it may be needed.
-        let incident = matches!(trace.rating(), Some(r) if r.eq_ignore_ascii_case("incident"));
-        let maybe_candidate = class.severity >= Severity::Low
-            || (class.is_billing() && (class.failed || incident))
-            || options.rules.has_user_rules();
-        let mut rendered = None;
-        let mut held = None;
-        let mut severity = class.severity;
-        if class.severity >= options.min_severity || maybe_candidate {
-            let mut verdict = Verdict::new(trace, trace.user(), &class, location.source(self.file));
-            if options.rules.is_candidate(&verdict) {
-                severity = Severity::None; // decided by the rules once every file is read
-                held = Some(Box::new(verdict.into_owned()));
+        let or_dash = |t: &str| {
+            if t.is_empty() {
+                "-".to_owned()
             } else {
-                verdict.severity = class.severity;
-                if class.severity >= options.min_severity && options.filters.matches(&verdict) {
-                    let start = self.result.output.len();
-                    report::render(&verdict, options.format, &mut self.result.output);
-                    rendered = Some((start as u32, self.result.output.len() as u32));
-                }
+                t.to_owned()
             }
-        }
-        let text = |t: &Option<std::borrow::Cow<'_, str>>| {
-            t.as_deref()
-                .filter(|t| !t.is_empty())
-                .unwrap_or("-")
-                .to_owned()
         };
         let uncatalogued_name = (kind == KindTag::Uncatalogued)
-            .then(|| format!("{}/{}", text(&trace.service_type), text(&trace.trace_name)));
+            .then(|| format!("{}/{}", or_dash(fields.service()), or_dash(fields.name())));
         self.result.outcomes.push(Outcome {
-            key: trace
-                .trace_id
-                .as_deref()
-                .filter(|id| !id.is_empty())
-                .map(dedup_key),
+            key: fields.trace_id().filter(|id| !id.is_empty()).map(dedup_key),
             kind,
-            severity,
+            // A held record's severity is decided by the rules once every file is read.
+            severity: if held.is_some() {
+                Severity::None
+            } else {
+                class.severity
+            },
             failed: class.failed,
             rendered,
             uncatalogued_name,

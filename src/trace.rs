@@ -197,6 +197,117 @@ impl<'a> Trace<'a> {
     }
 }
 
+/// The few fields every record needs for counting and classification, and
+/// the markers of wrappers: parsing only these is cheaper than a full
+/// [`Trace`], and most records need no more.
+#[derive(Debug, Default, Deserialize)]
+pub struct TraceHead<'a> {
+    /// System-generated id.
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
+    pub trace_id: Text<'a>,
+    /// Operation name.
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
+    pub trace_name: Text<'a>,
+    /// `normal`, `warning` or `incident`.
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
+    pub trace_rating: Text<'a>,
+    /// The legacy name of `trace_rating`.
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
+    pub trace_status: Text<'a>,
+    /// Service abbreviation.
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
+    pub service_type: Text<'a>,
+    /// Resource type.
+    #[serde(borrow, default, deserialize_with = "borrowed_text")]
+    pub resource_type: Text<'a>,
+    /// HTTP status of the recorded call.
+    #[serde(default)]
+    pub code: Option<HttpCode>,
+    #[serde(borrow, default)]
+    pub(crate) traces: Option<Vec<&'a RawValue>>,
+    #[serde(borrow, default)]
+    pub(crate) cts: Option<&'a RawValue>,
+    #[serde(default)]
+    pub(crate) digest_object: Option<de::IgnoredAny>,
+}
+
+impl<'a> TraceHead<'a> {
+    /// Parses the head of one trace object.
+    #[allow(clippy::should_implement_trait)] // FromStr cannot borrow from its input
+    pub fn from_str(text: &'a str) -> serde_json::Result<TraceHead<'a>> {
+        serde_json::from_str(text)
+    }
+}
+
+/// What classification and the record walker read, from a full [`Trace`]
+/// or a [`TraceHead`].
+pub trait TraceFields<'a> {
+    /// `trace_id`.
+    fn trace_id(&self) -> Option<&str>;
+    /// `trace_name`, or empty.
+    fn name(&self) -> &str;
+    /// `resource_type`, or empty.
+    fn resource_type(&self) -> &str;
+    /// `service_type`, or empty.
+    fn service(&self) -> &str;
+    /// `trace_rating`, else the legacy `trace_status`.
+    fn rating(&self) -> Option<&str>;
+    /// The HTTP status.
+    fn http_code(&self) -> Option<u16>;
+    /// The response body as text, when this view has it.
+    fn response_text(&self) -> Option<Cow<'a, str>>;
+    /// The traces of a ListTraces page.
+    fn page(&self) -> Option<&[&'a RawValue]>;
+    /// The trace inside a FunctionGraph CTS event.
+    fn event(&self) -> Option<&'a RawValue>;
+    /// An integrity digest, not a trace.
+    fn is_digest(&self) -> bool;
+}
+
+/// Implements [`TraceFields`] for a struct with the common field names.
+macro_rules! trace_fields {
+    ($type:ident, |$this:ident| $response:expr) => {
+        impl<'a> TraceFields<'a> for $type<'a> {
+            fn trace_id(&self) -> Option<&str> {
+                self.trace_id.as_deref()
+            }
+            fn name(&self) -> &str {
+                self.trace_name.as_deref().unwrap_or("")
+            }
+            fn resource_type(&self) -> &str {
+                self.resource_type.as_deref().unwrap_or("")
+            }
+            fn service(&self) -> &str {
+                self.service_type.as_deref().unwrap_or("")
+            }
+            fn rating(&self) -> Option<&str> {
+                self.trace_rating
+                    .as_deref()
+                    .or(self.trace_status.as_deref())
+                    .filter(|r| !r.is_empty())
+            }
+            fn http_code(&self) -> Option<u16> {
+                self.code.and_then(|c| c.0)
+            }
+            fn response_text(&self) -> Option<Cow<'a, str>> {
+                let $this = self;
+                $response
+            }
+            fn page(&self) -> Option<&[&'a RawValue]> {
+                self.traces.as_deref()
+            }
+            fn event(&self) -> Option<&'a RawValue> {
+                self.cts
+            }
+            fn is_digest(&self) -> bool {
+                self.digest_object.is_some()
+            }
+        }
+    };
+}
+trace_fields!(Trace, |trace| Trace::response_text(trace));
+trace_fields!(TraceHead, |_head| None);
+
 /// The caller of an operation (CTS `UserInfo`).
 #[derive(Debug, Default, Deserialize, Clone)]
 pub struct User<'a> {
