@@ -45,7 +45,11 @@ fn parsing(c: &mut Criterion) {
         })
     });
     group.bench_function("TraceHead::from_str", |b| {
-        b.iter(|| text.lines().filter_map(|l| TraceHead::from_str(black_box(l)).ok()).count())
+        b.iter(|| {
+            text.lines()
+                .filter_map(|l| TraceHead::from_str(black_box(l)).ok())
+                .count()
+        })
     });
     group.bench_function("Trace::from_str", |b| {
         b.iter(|| {

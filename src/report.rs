@@ -230,6 +230,10 @@ impl<'a> Verdict<'a> {
             "operation" => self.operation.map(Cow::Borrowed),
             "category" => self.category.map(|c| Cow::Borrowed(c.as_str())),
             "catalog_severity" => self.entry.map(|e| Cow::Borrowed(e.severity.as_str())),
+            "severity" => Some(Cow::Borrowed(self.severity.as_str())),
+            "rules" => Some(Cow::Owned(self.rules.join("; "))),
+            "reasons" => Some(Cow::Owned(self.reasons.join("; "))),
+            "source" => Some(Cow::Borrowed(self.source.as_str())),
             _ => None,
         }
     }
@@ -333,39 +337,14 @@ pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
             out.push(b'\n');
         }
         Format::Csv => {
-            let v = verdict;
-            let t = |value: &Option<Cow<'_, str>>| value.as_deref().unwrap_or("").to_owned();
-            let row = [
-                t(&v.trace_id),
-                v.time.clone().unwrap_or_default(),
-                t(&v.trace_name),
-                t(&v.service_type),
-                t(&v.resource_type),
-                t(&v.resource_id),
-                t(&v.resource_name),
-                t(&v.user),
-                t(&v.user_type),
-                t(&v.domain),
-                v.root_user.map(|b| b.to_string()).unwrap_or_default(),
-                t(&v.source_ip),
-                t(&v.trace_type),
-                t(&v.rating),
-                v.code.map(|c| c.to_string()).unwrap_or_default(),
-                v.error_code.clone().unwrap_or_default(),
-                v.failed.to_string(),
-                v.billing.to_string(),
-                v.catalogued.to_string(),
-                v.operation.unwrap_or("").to_owned(),
-                v.category.map(|c| c.as_str()).unwrap_or("").to_owned(),
-                v.severity.as_str().to_owned(),
-                v.rules.join("; "),
-                v.reasons.join("; "),
-                v.source.clone(),
-            ];
+            // One column per CSV_HEADER name, read through `field`.
+            let row = CSV_HEADER
+                .iter()
+                .map(|name| verdict.field(name).unwrap_or_default());
             let mut writer = csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(&mut *out);
-            let _ = writer.write_record(&row);
+            let _ = writer.write_record(row.map(|cell| cell.into_owned()));
             let _ = writer.flush();
         }
     }

@@ -836,13 +836,7 @@ impl RuleSet {
         }
         if event.category == Some(Category::Export) && self.on("export.burst") {
             let window = state.exports.entry(actor.clone()).or_default();
-            window.push_back(time);
-            while window
-                .front()
-                .is_some_and(|t| *t <= time - s.export_window_ms)
-            {
-                window.pop_front();
-            }
+            slide(window, time, s.export_window_ms);
             if window.len() as u32 >= s.export_threshold {
                 event.fire(
                     "export.burst",
@@ -900,13 +894,7 @@ impl RuleSet {
                 .user
                 .entry((rule.id.clone(), group.clone()))
                 .or_default();
-            window.push_back(time);
-            while window
-                .front()
-                .is_some_and(|t| *t <= time - threshold.window_ms)
-            {
-                window.pop_front();
-            }
+            slide(window, time, threshold.window_ms);
             if window.len() as u32 >= threshold.count {
                 let by = if group.is_empty() {
                     String::new()
@@ -937,6 +925,14 @@ pub struct RuleState {
     exports: HashMap<String, VecDeque<i64>>,
     sources: HashMap<String, HashSet<String>>,
     user: HashMap<(String, Vec<String>), VecDeque<i64>>,
+}
+
+/// Adds `time` to a window of times and drops those `window_ms` or more before it.
+fn slide(window: &mut VecDeque<i64>, time: i64, window_ms: i64) {
+    window.push_back(time);
+    while window.front().is_some_and(|t| *t <= time - window_ms) {
+        window.pop_front();
+    }
 }
 
 /// Who acted: the user name, else the user id, else `-`.

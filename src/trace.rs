@@ -199,7 +199,9 @@ impl<'a> Trace<'a> {
 
 /// The few fields every record needs for counting and classification, and
 /// the markers of wrappers: parsing only these is cheaper than a full
-/// [`Trace`], and most records need no more.
+/// [`Trace`], and most records need no more. Its fields repeat `Trace`'s on
+/// purpose: `#[serde(flatten)]` would buffer every record and cost more than
+/// it saves.
 #[derive(Debug, Default, Deserialize)]
 pub struct TraceHead<'a> {
     /// System-generated id.
