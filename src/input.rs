@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 /// Size of one block of records handed to a worker.
 pub const BLOCK_BYTES: usize = 4 << 20;
 
-/// A single JSON document (API page, event, pretty-printed trace) is read
-/// whole; past this size it is refused rather than exhausting memory.
+/// A single JSON document (API page, event, pretty-printed trace), or a
+/// single record, is read whole; past this size it is refused rather than
+/// exhausting memory.
 pub const MAX_DOCUMENT_BYTES: usize = 512 << 20;
 
 /// One input to read: a file found under the paths given, or stdin (`-`).
@@ -293,9 +294,17 @@ pub struct UnitReader<R> {
     container: Option<Container>,
     problems: Vec<ReadProblem>,
     consumed: u64,
+    block_bytes: usize,
 }
 
 impl<R: Read> UnitReader<R> {
+    /// Cuts units of about `bytes` instead of [`BLOCK_BYTES`] (tests use
+    /// small blocks to put records across block boundaries).
+    pub fn with_block_bytes(mut self, bytes: usize) -> Self {
+        self.block_bytes = bytes.max(1);
+        self
+    }
+
     /// Reads `reader`, numbering its units as file `file`.
     pub fn new(file: usize, reader: R) -> UnitReader<R> {
         UnitReader {
@@ -309,6 +318,7 @@ impl<R: Read> UnitReader<R> {
             container: None,
             problems: Vec::new(),
             consumed: 0,
+            block_bytes: BLOCK_BYTES,
         }
     }
 
@@ -373,28 +383,39 @@ impl<R: Read> UnitReader<R> {
         if !self.started {
             self.start(spare);
         }
+        // Set when the buffer holds no whole record yet: one record is
+        // longer than a block, so read on past the block size.
+        let mut starved = false;
         while !self.done {
             let document = matches!(self.cutter, Some(Cutter::Document));
-            if !self.eof && (self.buf.len() < BLOCK_BYTES || document) {
-                let want = if document {
-                    1 << 20
+            if !self.eof && (self.buf.len() < self.block_bytes || document || starved) {
+                let want = if document || starved {
+                    self.block_bytes.max(1 << 20)
                 } else {
-                    BLOCK_BYTES - self.buf.len().min(BLOCK_BYTES) + 1
+                    self.block_bytes - self.buf.len().min(self.block_bytes) + 1
                 };
                 match fill(&mut self.reader, &mut self.buf, want) {
                     Ok(0) => self.eof = true,
                     Ok(_) => {}
                     Err(err) => self.read_problem(&err),
                 }
-                if document && self.buf.len() > MAX_DOCUMENT_BYTES {
+                if self.buf.len() > MAX_DOCUMENT_BYTES {
+                    let what = if document {
+                        "a single JSON document"
+                    } else {
+                        "a single record"
+                    };
                     self.problems.push(ReadProblem {
                         location: None,
-                        message: format!("a single JSON document over {} MiB; export it as JSON lines or an array", MAX_DOCUMENT_BYTES >> 20),
+                        message: format!(
+                            "{what} over {} MiB; the rest of the file is skipped",
+                            MAX_DOCUMENT_BYTES >> 20
+                        ),
                     });
                     self.done = true;
                     return None;
                 }
-                if !self.eof && (self.buf.len() < BLOCK_BYTES || document) {
+                if !self.eof && (self.buf.len() < self.block_bytes || document) {
                     continue;
                 }
             }
@@ -408,9 +429,12 @@ impl<R: Read> UnitReader<R> {
             );
             self.buf = rest;
             self.done = self.eof;
-            if let Some(unit) = unit {
-                self.consumed += unit.bytes.len() as u64;
-                return Some(unit);
+            match unit {
+                Some(unit) => {
+                    self.consumed += unit.bytes.len() as u64;
+                    return Some(unit);
+                }
+                None => starved = true,
             }
         }
         None
@@ -470,6 +494,10 @@ impl Cutter {
                 } else {
                     memchr::memrchr(b'\n', buf).map_or(0, |i| i + 1)
                 };
+                if end == 0 && !eof {
+                    // No whole line yet: keep the buffer as it is and read on.
+                    return (None, std::mem::take(buf));
+                }
                 let rest = split_into(buf, end, spare);
                 let first_line = *next_line;
                 *next_line += memchr_iter(b'\n', buf).count() as u64;
@@ -483,6 +511,11 @@ impl Cutter {
             Cutter::Array(scanner) => {
                 let first_index = scanner.next_index;
                 let (ranges, end) = scanner.scan(buf);
+                if ranges.is_empty() && !eof {
+                    // No whole element yet: the scanner's offsets still
+                    // point into this buffer, so keep it and read on.
+                    return (None, std::mem::take(buf));
+                }
                 if eof && !scanner.closed {
                     let trailing = &buf[end..];
                     if trailing

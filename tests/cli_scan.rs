@@ -525,3 +525,38 @@ fn summary_groups_the_flagged_records_with_polars() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_record_longer_than_a_block_is_read_whole() {
+    // Blocks are 4 MiB; a 5 MB request string puts one line across blocks.
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = trace(&uuid(2), "bindCard", "order", 1_718_777_931_171);
+    big["request"] = json!("x".repeat(5 << 20));
+    let lines = format!(
+        "{}\n{}\n{}\n",
+        trace(&uuid(1), "payOrder", "cloudresouce", 1_718_777_931_170),
+        big,
+        trace(&uuid(3), "unBindCard", "order", 1_718_777_931_172)
+    );
+    write(dir.path(), "big.jsonl", lines.as_bytes());
+    let array = json!([
+        trace(&uuid(4), "payOrder", "cloudresouce", 1_718_777_931_173),
+        big.clone()
+    ]);
+    let mut big_element = big;
+    big_element["trace_id"] = json!(uuid(5));
+    let array = json!([
+        array[0].clone(),
+        big_element,
+        trace(&uuid(6), "unBindCard", "order", 1_718_777_931_174)
+    ]);
+    write(dir.path(), "big.json", array.to_string().as_bytes());
+    let (code, records, stats, stderr) = scan(&[dir.path().to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        (n(&stats, "records"), n(&stats, "errors")),
+        (6, 0),
+        "{stats}"
+    );
+    assert_eq!(records.len(), 6);
+}

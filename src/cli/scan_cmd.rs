@@ -405,7 +405,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     if !args.quiet {
         eprintln!("{}", summary_line(&stats, started.elapsed().as_secs_f64()));
     }
-    if stats.files == 0 {
+    if stats.files == 0 && stats.digests_skipped == 0 {
         eprintln!("cts-audit: error: no input could be read");
         return Ok(EXIT_USAGE);
     }
