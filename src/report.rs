@@ -239,32 +239,29 @@ impl<'a> Verdict<'a> {
     }
 }
 
-/// Field names [`Verdict::field`] knows, for validating rule files.
-pub const FIELDS: &[&str] = &[
-    "trace_id",
-    "time",
-    "trace_name",
-    "service_type",
-    "resource_type",
-    "resource_id",
-    "resource_name",
-    "user",
-    "user_id",
-    "user_type",
-    "domain",
-    "root_user",
-    "source_ip",
-    "trace_type",
-    "rating",
-    "code",
-    "error_code",
-    "failed",
-    "billing",
-    "catalogued",
-    "operation",
-    "category",
-    "catalog_severity",
-];
+/// Output columns that are the verdict's own judgment, not facts of the
+/// record: rule conditions cannot test them.
+const JUDGMENT: &[&str] = &["severity", "rules", "reasons", "source"];
+
+/// Fields rule conditions can test: the record's columns of [`CSV_HEADER`],
+/// plus `user_id` and the entry's `catalog_severity`.
+///
+/// ```
+/// assert!(cts_audit::report::is_condition_field("trace_name"));
+/// assert!(!cts_audit::report::is_condition_field("severity"));
+/// ```
+pub fn is_condition_field(name: &str) -> bool {
+    condition_fields().any(|f| f == name)
+}
+
+/// Every field [`is_condition_field`] accepts, in output order.
+pub fn condition_fields() -> impl Iterator<Item = &'static str> {
+    CSV_HEADER
+        .iter()
+        .copied()
+        .filter(|f| !JUDGMENT.contains(f))
+        .chain(["user_id", "catalog_severity"])
+}
 
 /// Formats epoch milliseconds as RFC 3339 UTC, e.g. `2024-06-19T06:18:51.170Z`.
 ///

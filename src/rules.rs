@@ -19,7 +19,7 @@
 //! ```
 
 use crate::catalog::{self, Category, Severity};
-use crate::report::{Verdict, FIELDS};
+use crate::report::{condition_fields, is_condition_field, Verdict};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -425,8 +425,9 @@ impl ConditionFile {
                 }
             }
             (Some(field), 0, 1) => {
-                if !FIELDS.contains(&field.as_str()) {
-                    return Err(format!("unknown field {field:?}; fields are: {}", FIELDS.join(", ")));
+                if !is_condition_field(&field) {
+                    let known: Vec<&str> = condition_fields().collect();
+                    return Err(format!("unknown field {field:?}; fields are: {}", known.join(", ")));
                 }
                 let test = if let Some(value) = self.equals {
                     Test::Equals(scalar_text(&value)?)
@@ -545,7 +546,7 @@ impl RuleSet {
                             format!("rule {id}: threshold count must be at least 1"),
                         ));
                     }
-                    if let Some(bad) = t.group_by.iter().find(|f| !FIELDS.contains(&f.as_str())) {
+                    if let Some(bad) = t.group_by.iter().find(|f| !is_condition_field(f)) {
                         return Err(error(
                             line,
                             format!("rule {id}: unknown group_by field {bad:?}"),
