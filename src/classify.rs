@@ -89,7 +89,7 @@ pub fn catalog_entry(
         .or_else(|| entries.first().filter(|e| scope_matches(e.scope, service)))
 }
 
-/// Classifies one trace, from a full [`Trace`] or just its [`crate::trace::TraceHead`]
+/// Classifies one trace, from a full [`crate::trace::Trace`] or just its [`crate::trace::TraceHead`]
 /// (which has no response, so no error code).
 pub fn classify<'a>(trace: &impl TraceFields<'a>) -> Classification {
     let (name, resource_type, service) = (trace.name(), trace.resource_type(), trace.service());
