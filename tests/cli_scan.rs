@@ -352,6 +352,11 @@ fn filters_severity_and_exit_status() {
         .assert()
         .code(2);
     cts_audit()
+        .args(["scan", "--stats", "/nonexistent/dir/stats.json", path])
+        .assert()
+        .code(2)
+        .stdout("");
+    cts_audit()
         .args(["scan", "/no/such/dir"])
         .assert()
         .code(2)

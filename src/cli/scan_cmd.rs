@@ -293,6 +293,20 @@ impl<W: Write> Sink for CliSink<W> {
 
 pub fn run(args: &ScanArgs) -> Result<u8> {
     let started = Instant::now();
+    // Open --stats now, so a path that cannot be written fails before reading.
+    let stats_file = match &args.stats {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                eprintln!(
+                    "cts-audit: error: cannot write --stats file {}: {err}",
+                    path.display()
+                );
+                return Ok(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
     let format = match args.format {
         ScanFormat::Csv | ScanFormat::Table => Format::Csv,
         ScanFormat::Jsonl | ScanFormat::Json => Format::Jsonl,
@@ -394,9 +408,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             sink.problems - sink.problems_printed
         );
     }
-    if let Some(path) = &args.stats {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot write --stats file {}", path.display()))?;
+    if let Some(file) = stats_file {
         let mut writer = io::BufWriter::new(file);
         serde_json::to_writer_pretty(&mut writer, &stats)?;
         writeln!(writer)?;
