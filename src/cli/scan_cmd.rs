@@ -9,7 +9,7 @@ use cts_audit::rules::{BusinessHours, RuleSet};
 use cts_audit::scan::{self, Filters, ScanError, ScanOptions, Sink, Stats};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Problems printed one by one before the rest are only counted.
@@ -293,20 +293,23 @@ impl<W: Write> Sink for CliSink<W> {
 
 pub fn run(args: &ScanArgs) -> Result<u8> {
     let started = Instant::now();
-    // Open --stats now, so a path that cannot be written fails before reading.
-    let stats_file = match &args.stats {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(file) => Some(file),
-            Err(err) => {
-                eprintln!(
-                    "cts-audit: error: cannot write --stats file {}: {err}",
-                    path.display()
-                );
-                return Ok(EXIT_USAGE);
-            }
-        },
-        None => None,
-    };
+    // A --stats path in a missing directory fails before anything is read.
+    // (The file itself is written at the end: created now, it would be
+    // read as an empty input when it lies inside a scanned directory.)
+    if let Some(path) = &args.stats {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            eprintln!(
+                "cts-audit: error: cannot write --stats file {}: {} is not a directory",
+                path.display(),
+                parent.display()
+            );
+            return Ok(EXIT_USAGE);
+        }
+    }
     let format = match args.format {
         ScanFormat::Csv | ScanFormat::Table => Format::Csv,
         ScanFormat::Jsonl | ScanFormat::Json => Format::Jsonl,
@@ -408,7 +411,9 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             sink.problems - sink.problems_printed
         );
     }
-    if let Some(file) = stats_file {
+    if let Some(path) = &args.stats {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot write --stats file {}", path.display()))?;
         let mut writer = io::BufWriter::new(file);
         serde_json::to_writer_pretty(&mut writer, &stats)?;
         writeln!(writer)?;
