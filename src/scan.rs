@@ -636,7 +636,13 @@ fn scan_files(
                     .collect()
             });
             for result in results {
-                account_file(ledger, &result);
+                let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
+                account_file(
+                    &mut ledger.stats,
+                    result.skipped,
+                    had_records,
+                    result.digests,
+                );
                 ledger.sink.progress(result.disk_bytes);
                 ledger.take(result);
             }
@@ -645,18 +651,21 @@ fn scan_files(
     }
 }
 
-fn account_file(ledger: &mut Ledger<'_>, result: &UnitResult) {
-    if result.skipped {
-        ledger.stats.files_skipped += 1;
-    } else if result.outcomes.is_empty() && result.digests > 0 && result.record_errors == 0 {
-        // Recognised by content as a digest: not a trace file.
+/// Counts a file once it is read: skipped (empty or unreadable), an
+/// integrity digest recognised by content, or a trace file.
+fn account_file(stats: &mut Stats, skipped: bool, had_records: bool, digests: u64) {
+    if skipped {
+        stats.files_skipped += 1;
+    } else if !had_records && digests > 0 {
+        // A digest, recognised by content: counted in digests_skipped.
     } else {
-        ledger.stats.files += 1;
+        stats.files += 1;
     }
 }
 
 /// Streams one large file (or stdin): a reader thread cuts blocks, the pool
-/// parses them a batch at a time, results are taken in order.
+/// parses each as it comes, and a reorder buffer hands the results to the
+/// ledger in input order.
 fn scan_large_file(
     pool: &rayon::ThreadPool,
     input: &InputFile,
@@ -681,6 +690,7 @@ fn scan_large_file(
     let max_in_flight = pool.current_num_threads().max(1) * 2;
     let (sender, receiver) = mpsc::sync_channel::<Unit>(max_in_flight);
     let mut any_records = false;
+    let mut digests = 0;
     let (container, problems) = std::thread::scope(|scope| {
         // Processed units' buffers go back to the reader: no page faults
         // and no regrowth for each new block.
@@ -748,6 +758,7 @@ fn scan_large_file(
                 waiting.insert(seq, result);
                 while let Some(result) = waiting.remove(&next_to_take) {
                     any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
+                    digests += result.digests;
                     ledger.take(result);
                     next_to_take += 1;
                 }
@@ -772,16 +783,15 @@ fn scan_large_file(
             message: problem.message,
         });
     }
-    if container.is_none() && !any_records {
-        ledger.stats.files_skipped += 1;
+    let empty = container.is_none() && !any_records;
+    if empty {
         ledger.problem(ScanError {
             file: input.path.clone(),
             location: None,
             message: "empty input: no traces".into(),
         });
-    } else {
-        ledger.stats.files += 1;
     }
+    account_file(&mut ledger.stats, empty, any_records, digests);
 }
 
 #[cfg(test)]

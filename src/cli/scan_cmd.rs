@@ -238,7 +238,6 @@ struct CliSink<W: Write> {
     table_rows: Vec<u8>,
     fail_on: Option<Severity>,
     failed_on: bool,
-    problems_printed: u64,
     problems: u64,
     progress: Option<ProgressBar>,
     error: Option<io::Error>,
@@ -372,7 +371,6 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         table_rows: Vec::new(),
         fail_on: args.fail_on,
         failed_on: false,
-        problems_printed: 0,
         problems: 0,
         progress,
         error: None,
@@ -404,11 +402,10 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         return Err(err).context("writing to stdout");
     }
     sink.out.flush().context("writing to stdout")?;
-    sink.problems_printed = sink.problems.min(MAX_PRINTED_PROBLEMS);
-    if sink.problems > sink.problems_printed {
+    if sink.problems > MAX_PRINTED_PROBLEMS {
         eprintln!(
             "cts-audit: warning: {} more problems not shown (see --stats)",
-            sink.problems - sink.problems_printed
+            sink.problems - MAX_PRINTED_PROBLEMS
         );
     }
     if let Some(path) = &args.stats {
