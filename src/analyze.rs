@@ -30,9 +30,9 @@ use crate::input::{self, Unit, UnitReader};
 use crate::records::{self, Location, Visitor};
 use crate::report::Verdict;
 use crate::rules::{RuleSet, RuleState};
-use crate::scan::dedup_key;
+use crate::scan::{dedup_key, SeenIds};
 use crate::trace::Trace;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;
 
@@ -68,7 +68,7 @@ pub struct Analyzer {
 /// bytes each) and the windows of the windowed rules.
 #[derive(Debug, Default, Clone)]
 pub struct AnalyzerState {
-    seen: HashSet<u128, foldhash::fast::RandomState>,
+    seen: SeenIds,
     rules: RuleState,
     /// Records dropped because their `trace_id` was seen before.
     pub duplicates: u64,

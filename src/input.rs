@@ -100,9 +100,9 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
 /// input is read straight into the caller's buffers, without a second copy.
 pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
     if input.is_stdin() {
-        Ok(Box::new(decompress(io::stdin())?))
+        Ok(decompress(io::stdin())?.boxed())
     } else {
-        Ok(Box::new(decompress(File::open(&input.path)?)?))
+        Ok(decompress(File::open(&input.path)?)?.boxed())
     }
 }
 
@@ -115,6 +115,19 @@ pub enum Decompressed<R> {
     Plain(Sniffed<R>),
     /// gzip, one or more members.
     Gzip(Box<flate2::bufread::MultiGzDecoder<BufReader<Sniffed<R>>>>),
+}
+
+impl<R: Read + Send + 'static> Decompressed<R> {
+    /// The reader inside, boxed. Reading through the box reaches the inner
+    /// reader's own `read_buf`, so reads into a buffer's spare capacity are
+    /// not preceded by zeroing it, as they are through [`Decompressed`]'s
+    /// `read`.
+    pub fn boxed(self) -> Box<dyn Read + Send> {
+        match self {
+            Decompressed::Plain(reader) => Box::new(reader),
+            Decompressed::Gzip(reader) => reader,
+        }
+    }
 }
 
 impl<R: Read> Read for Decompressed<R> {

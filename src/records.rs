@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use std::path::Path;
 
 /// Where a record is, for messages and the `source` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Location {
     /// A line of JSON lines (1-based).
     Line(u64),

@@ -23,7 +23,7 @@ use crate::report::{condition_fields, is_condition_field, Verdict};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -475,7 +475,7 @@ pub struct RuleSet {
     excluded: HashSet<String>,
     allowed_users: HashSet<String>,
     allowed_ips: HashSet<String>,
-    baseline: HashMap<String, HashSet<String>>,
+    baseline: HashMap<String, BTreeSet<String>>,
 }
 
 impl RuleSet {
@@ -664,14 +664,28 @@ impl RuleSet {
     /// which the caller owns and feeds records in time order: a plugin keeps
     /// one across batches.
     pub fn judge(&self, event: &mut Verdict<'_>, state: &mut RuleState) {
+        if self.judge_alone(event) {
+            self.judge_in_window(event, state);
+        }
+    }
+
+    /// The part of [`RuleSet::judge`] that needs no other record, so records
+    /// can go through it in parallel; false when the record is allow-listed
+    /// and [`RuleSet::judge_in_window`] must not see it.
+    pub(crate) fn judge_alone(&self, event: &mut Verdict<'_>) -> bool {
         event.severity = event
             .entry
             .map_or(Severity::None, |e| e.severity.min(Severity::Info));
         if let Some(who) = self.allowed(event) {
             event.reasons.push(format!("allow-listed: {who}"));
-            return;
+            return false;
         }
         self.stateless(event);
+        true
+    }
+
+    /// The windowed rules: records must come in time order.
+    pub(crate) fn judge_in_window(&self, event: &mut Verdict<'_>, state: &mut RuleState) {
         self.windowed(event, state);
     }
 
@@ -860,9 +874,7 @@ impl RuleSet {
                 && !seen.contains(ip.as_ref())
                 && self.on("source.first_seen")
             {
-                let mut known: Vec<&String> = seen.iter().collect();
-                known.sort();
-                let known: Vec<&str> = known.iter().take(3).map(|s| s.as_str()).collect();
+                let known: Vec<&str> = seen.iter().take(3).map(String::as_str).collect();
                 event.fire(
                     "source.first_seen",
                     Severity::Medium,
@@ -872,7 +884,9 @@ impl RuleSet {
                     ),
                 );
             }
-            seen.insert(ip.into_owned());
+            if !seen.contains(ip.as_ref()) {
+                seen.insert(ip.into_owned());
+            }
         }
         for rule in self.user_rules.iter().filter(|r| self.on(&r.id)) {
             let Some(threshold) = &rule.threshold else {
@@ -924,7 +938,8 @@ impl RuleSet {
 pub struct RuleState {
     failures: HashMap<String, VecDeque<(i64, u32, String, bool)>>,
     exports: HashMap<String, VecDeque<i64>>,
-    sources: HashMap<String, HashSet<String>>,
+    /// Known source IPs by actor, sorted: a reason names the first few.
+    sources: HashMap<String, BTreeSet<String>>,
     user: HashMap<(String, Vec<String>), VecDeque<i64>>,
 }
 

@@ -21,13 +21,16 @@
 //! # std::fs::remove_dir_all(dir).unwrap();
 //! ```
 
+mod held;
+
 use crate::catalog::Severity;
 use crate::classify::{classify, Classification, Kind};
 use crate::input::{self, InputFile, Unit};
 use crate::records::{self, Location, Visitor};
 use crate::report::{self, Format, Verdict};
-use crate::rules::RuleSet;
+use crate::rules::{RuleSet, RuleState};
 use crate::trace::{Trace, TraceFields, TraceHead};
+use held::{Held, Packed};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -109,6 +112,9 @@ pub struct ScanOptions {
     pub threads: Option<usize>,
     /// The rules that judge each record.
     pub rules: RuleSet,
+    /// Bytes of rule candidates held in memory; past this they are sorted
+    /// and spilled to a temporary file, so memory stays flat on any input.
+    pub held_memory: usize,
 }
 
 impl Default for ScanOptions {
@@ -119,6 +125,7 @@ impl Default for ScanOptions {
             format: Format::Jsonl,
             threads: None,
             rules: RuleSet::builtin(),
+            held_memory: 32 << 20,
         }
     }
 }
@@ -227,7 +234,7 @@ struct Outcome {
     /// `service/trace_name` of an uncatalogued billing record.
     uncatalogued_name: Option<String>,
     /// A candidate for the rules, kept until every file is read.
-    held: Option<Box<Verdict<'static>>>,
+    held: Option<Box<Packed>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -250,6 +257,51 @@ struct UnitResult {
     skipped: bool,
     /// Whole-file results only: the size on disk, for progress.
     disk_bytes: u64,
+}
+
+/// The trace ids seen so far, as [`dedup_key`]s: 16 bytes each, in shards.
+///
+/// One big hash set doubles in one long rehash, which stalls the thread that
+/// owns it (the scan's ordering thread, which also hands out work). The
+/// shards take unequal shares of the keys, spread over one doubling, so they
+/// grow at different moments, each briefly, and their mean load stays even
+/// instead of swinging between full and half empty.
+#[derive(Debug, Clone)]
+pub(crate) struct SeenIds {
+    shards: [HashSet<u128, foldhash::fast::RandomState>; SEEN_SHARDS],
+    /// Upper bounds of each shard's share of the 64-bit mixed key space.
+    bounds: [u64; SEEN_SHARDS],
+}
+
+const SEEN_SHARDS: usize = 16;
+
+impl Default for SeenIds {
+    fn default() -> Self {
+        // Shard i takes a share proportional to 2^(i/16).
+        let weights: [f64; SEEN_SHARDS] =
+            std::array::from_fn(|i| (i as f64 / SEEN_SHARDS as f64).exp2());
+        let total: f64 = weights.iter().sum();
+        let mut sum = 0.0;
+        let bounds = weights.map(|w| {
+            sum += w;
+            // The last bound is u64::MAX: the float saturates.
+            (sum / total * u64::MAX as f64) as u64
+        });
+        SeenIds {
+            shards: Default::default(),
+            bounds,
+        }
+    }
+}
+
+impl SeenIds {
+    /// True when `key` is new.
+    pub(crate) fn insert(&mut self, key: u128) -> bool {
+        // Mixes both halves: a UUIDv1's high bits follow the clock.
+        let mixed = ((key >> 64) as u64 ^ key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let shard = self.bounds.partition_point(|&bound| bound < mixed);
+        self.shards[shard.min(SEEN_SHARDS - 1)].insert(key)
+    }
 }
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
@@ -285,30 +337,32 @@ const INVALID: u8 = 0xff;
 
 /// The 128 bits of a UUID written `8-4-4-4-12`.
 fn uuid_bits(text: &[u8]) -> Option<u128> {
-    if text.len() != 36
-        || text[8] != b'-'
-        || text[13] != b'-'
-        || text[18] != b'-'
-        || text[23] != b'-'
-    {
+    /// Where the hex digits of each half are: fixed, so the loops unroll.
+    const HIGH: [usize; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17];
+    const LOW: [usize; 16] = [
+        19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+    ];
+    let text: &[u8; 36] = text.try_into().ok()?;
+    if text[8] != b'-' || text[13] != b'-' || text[18] != b'-' || text[23] != b'-' {
         return None;
     }
-    let mut value: u128 = 0;
     let mut invalid = 0u8;
-    for (i, &b) in text.iter().enumerate() {
-        if matches!(i, 8 | 13 | 18 | 23) {
-            continue;
-        }
-        let digit = HEX[usize::from(b)];
-        invalid |= digit & 0xf0;
-        value = (value << 4) | u128::from(digit & 0x0f);
-    }
-    (invalid == 0).then_some(value)
+    let mut half = |positions: [usize; 16]| {
+        positions.iter().fold(0u64, |value, &i| {
+            let digit = HEX[usize::from(text[i])];
+            invalid |= digit;
+            (value << 4) | u64::from(digit & 0x0f)
+        })
+    };
+    let (high, low) = (half(HIGH), half(LOW));
+    (invalid & 0xf0 == 0).then_some((u128::from(high) << 64) | u128::from(low))
 }
 
 struct Worker<'o> {
     options: &'o ScanOptions,
     file: &'o Path,
+    /// The file's index in the scan's file list.
+    file_index: u32,
     result: UnitResult,
 }
 
@@ -354,12 +408,15 @@ impl Worker<'_> {
     fn whole(&mut self, trace: &Trace<'_>, location: Location) {
         let class = classify(trace);
         let options = self.options;
-        let mut verdict = Verdict::new(trace, trace.user(), &class, location.source(self.file));
+        // The source is written only when the record is rendered: a held
+        // candidate keeps its file index and location instead.
+        let mut verdict = Verdict::new(trace, trace.user(), &class, String::new());
         if options.rules.is_candidate(&verdict) {
-            let held = Box::new(verdict.into_owned());
+            let held = Box::new(Packed::new(&verdict, self.file_index, location));
             return self.count(trace, &class, None, Some(held));
         }
         verdict.severity = class.severity;
+        verdict.source = location.source(self.file);
         let mut rendered = None;
         if class.severity >= options.min_severity && options.filters.matches(&verdict) {
             let start = self.result.output.len();
@@ -375,7 +432,7 @@ impl Worker<'_> {
         fields: &impl TraceFields<'a>,
         class: &Classification,
         rendered: Option<(u32, u32)>,
-        held: Option<Box<Verdict<'static>>>,
+        held: Option<Box<Packed>>,
     ) {
         let kind = match class.kind {
             Kind::Catalogued(_) => KindTag::Catalogued,
@@ -412,6 +469,8 @@ fn process_unit(unit: &Unit, file: &Path, options: &ScanOptions) -> UnitResult {
     let mut worker = Worker {
         options,
         file,
+        // File lists are far shorter than 4 billion.
+        file_index: u32::try_from(unit.file).unwrap_or(u32::MAX),
         result: UnitResult::default(),
     };
     worker.result.bytes += unit.bytes.len() as u64;
@@ -478,34 +537,78 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
 struct Ledger<'s> {
     stats: Stats,
     /// Candidates for the rules, in input order.
-    held: Vec<Verdict<'static>>,
-    seen: HashSet<u128, foldhash::fast::RandomState>,
+    held: Held,
+    seen: SeenIds,
     sink: &'s mut dyn Sink,
 }
 
 impl Ledger<'_> {
-    /// Runs the rules over the held candidates in time order, then emits
-    /// the ones that reach the floor, as a timeline (time, then input order).
-    fn judge(&mut self, options: &ScanOptions) {
-        let mut held = std::mem::take(&mut self.held);
-        options.rules.apply(&mut held);
-        let mut order: Vec<usize> = (0..held.len()).collect();
-        order.sort_by_key(|&i| (held[i].time_ms.unwrap_or(i64::MIN), i));
-        let mut out = Vec::new();
-        for i in order {
-            let verdict = &held[i];
-            *self
-                .stats
-                .by_severity
-                .entry(verdict.severity.as_str())
-                .or_default() += 1;
-            if verdict.severity >= options.min_severity && options.filters.matches(verdict) {
-                self.stats.emitted += 1;
-                out.clear();
-                report::render(verdict, options.format, &mut out);
-                self.sink.record(&out, verdict.severity);
-            } else {
-                self.stats.filtered_out += 1;
+    /// Judges the held candidates in time order (then input order) and
+    /// emits the ones that reach the floor: a timeline.
+    ///
+    /// Candidates go in batches through three steps: the rules that need no
+    /// other record (in parallel), the windowed rules (in order, on this
+    /// thread), and the writer (in parallel). This thread runs the windowed
+    /// rules of one batch while the workers write the batch before it.
+    fn judge(&mut self, pool: &rayon::ThreadPool, options: &ScanOptions, files: &[InputFile]) {
+        /// Candidates per batch.
+        const BATCH: usize = 8192;
+        let held = std::mem::replace(&mut self.held, Held::new(0));
+        let total = held.count();
+        let mut judged = 0u64;
+        let mut sorted = held.into_sorted();
+        let mut state = RuleState::default();
+        let judging = Judging { options, files };
+        // The batch judged last round, waiting to be written.
+        let mut waiting: Option<(Vec<Packed>, Vec<Judgment>)> = None;
+        loop {
+            let batch: Vec<Packed> = sorted.by_ref().take(BATCH).collect();
+            judged += batch.len() as u64;
+            if batch.is_empty() && waiting.is_none() {
+                break;
+            }
+            let alone = pool.install(|| judging.alone(&batch));
+            let mut written = None;
+            let judgments = pool.in_place_scope(|scope| {
+                if let Some((packed, judgments)) = waiting.take() {
+                    let written = &mut written;
+                    scope.spawn(move |_| *written = Some(judging.write(packed, judgments)));
+                }
+                judging.in_window(alone, &mut state)
+            });
+            if let Some(written) = written {
+                self.emit(written);
+            }
+            waiting = (!batch.is_empty()).then_some((batch, judgments));
+        }
+        if let Some(err) = sorted.take_error() {
+            // Counted as filtered out so the counts still add up; the
+            // error says how many were lost.
+            let lost = total - judged;
+            self.stats.filtered_out += lost;
+            self.problem(ScanError {
+                file: std::env::temp_dir(),
+                location: None,
+                message: format!(
+                    "cannot read back rule candidates spilled to a temporary file \
+                     ({err}): {lost} were not judged"
+                ),
+            });
+        }
+    }
+
+    /// Counts and hands on one written batch, in order.
+    fn emit(&mut self, written: Vec<Written>) {
+        for chunk in written {
+            for (severity, span) in chunk.records {
+                *self.stats.by_severity.entry(severity.as_str()).or_default() += 1;
+                match span {
+                    Some((start, end)) => {
+                        self.stats.emitted += 1;
+                        self.sink.record(&chunk.out[start..end], severity);
+                    }
+                    None => self.stats.filtered_out += 1,
+                }
             }
         }
     }
@@ -567,6 +670,102 @@ impl Ledger<'_> {
     }
 }
 
+/// What the rules decided for one candidate.
+struct Judgment {
+    severity: Severity,
+    rules: Vec<std::borrow::Cow<'static, str>>,
+    reasons: Vec<String>,
+}
+
+/// Part of a written batch: the output, and each record's severity and
+/// span in it (`None` when filtered out).
+struct Written {
+    out: Vec<u8>,
+    records: Vec<(Severity, Option<(usize, usize)>)>,
+}
+
+/// The steps candidates go through at the end of a scan.
+#[derive(Clone, Copy)]
+struct Judging<'s> {
+    options: &'s ScanOptions,
+    files: &'s [InputFile],
+}
+
+impl<'s> Judging<'s> {
+    /// Records written per parallel task.
+    const CHUNK: usize = 256;
+
+    fn verdict<'p>(&self, packed: &'p Packed) -> Verdict<'p> {
+        let path = self
+            .files
+            .get(packed.file() as usize)
+            .map_or(Path::new("-"), |f| f.path.as_path());
+        packed.unpack(path)
+    }
+
+    /// The rules that need no other record, in parallel; `true` beside the
+    /// verdicts the windowed rules must still see (not allow-listed).
+    fn alone<'p>(&self, batch: &'p [Packed]) -> Vec<(Verdict<'p>, bool)> {
+        batch
+            .par_iter()
+            .map(|packed| {
+                let mut verdict = self.verdict(packed);
+                let windowed = self.options.rules.judge_alone(&mut verdict);
+                (verdict, windowed)
+            })
+            .collect()
+    }
+
+    /// The windowed rules, in order.
+    fn in_window(&self, alone: Vec<(Verdict<'_>, bool)>, state: &mut RuleState) -> Vec<Judgment> {
+        alone
+            .into_iter()
+            .map(|(mut verdict, windowed)| {
+                if windowed {
+                    self.options.rules.judge_in_window(&mut verdict, state);
+                }
+                Judgment {
+                    severity: verdict.severity,
+                    rules: verdict.rules,
+                    reasons: verdict.reasons,
+                }
+            })
+            .collect()
+    }
+
+    /// Renders the judged candidates that pass the floor and the filters, in
+    /// parallel chunks (and frees the batch on the workers).
+    fn write(&self, batch: Vec<Packed>, mut judgments: Vec<Judgment>) -> Vec<Written> {
+        let options = self.options;
+        batch
+            .par_chunks(Self::CHUNK)
+            .zip(judgments.par_chunks_mut(Self::CHUNK))
+            .map(|(packed, judgments)| {
+                let mut out = Vec::new();
+                let records = packed
+                    .iter()
+                    .zip(judgments)
+                    .map(|(packed, judgment)| {
+                        let mut verdict = self.verdict(packed);
+                        verdict.severity = judgment.severity;
+                        let wanted = verdict.severity >= options.min_severity
+                            && options.filters.matches(&verdict);
+                        let span = wanted.then(|| {
+                            verdict.rules = std::mem::take(&mut judgment.rules);
+                            verdict.reasons = std::mem::take(&mut judgment.reasons);
+                            let start = out.len();
+                            report::render(&verdict, options.format, &mut out);
+                            (start, out.len())
+                        });
+                        (verdict.severity, span)
+                    })
+                    .collect();
+                Written { out, records }
+            })
+            .collect()
+    }
+}
+
 /// Scans `paths` (files, directories, or `-` for stdin) and returns what it
 /// counted. Problems go to the sink as they are met and into
 /// [`Stats::error_list`]; the scan always goes on.
@@ -574,8 +773,8 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
     let (files, walk_problems) = input::find(paths);
     let mut ledger = Ledger {
         stats: Stats::default(),
-        held: Vec::new(),
-        seen: HashSet::default(),
+        held: Held::new(options.held_memory),
+        seen: SeenIds::default(),
         sink,
     };
     for (path, message) in walk_problems {
@@ -601,7 +800,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         }
     };
     scan_files(&pool, &files, options, &mut ledger);
-    ledger.judge(options);
+    ledger.judge(&pool, options, &files);
     ledger.stats
 }
 

@@ -565,3 +565,45 @@ fn a_record_longer_than_a_block_is_read_whole() {
     );
     assert_eq!(records.len(), 6);
 }
+
+#[test]
+fn candidates_spilled_to_disk_give_the_same_timeline() {
+    // Files in reverse time order, with a burst of exports (a windowed rule)
+    // and payments: every record is a rule candidate.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let base = 1_718_000_000_000i64;
+    for f in 0..6u32 {
+        let traces: Vec<Value> = (0..40u32)
+            .map(|i| {
+                let (name, resource_type) = if i % 2 == 0 {
+                    ("proxyExportNvlMonthlyBill", "bill")
+                } else {
+                    ("payOrder", "cloudresouce")
+                };
+                let time = base + i64::from((5 - f) * 1000 + i * 7);
+                trace(&uuid(f * 100 + i), name, resource_type, time)
+            })
+            .collect();
+        write(
+            d,
+            &format!("f{f}.json"),
+            Value::Array(traces).to_string().as_bytes(),
+        );
+    }
+    let in_memory = scan(&["-q", d.to_str().unwrap()], d);
+    // A budget of 0 MiB spills a sorted run for every candidate.
+    let spilled = scan(&["-q", "--held-memory", "0", d.to_str().unwrap()], d);
+    assert_eq!(in_memory.0, 0);
+    assert_eq!(spilled.0, 0, "{}", spilled.3);
+    assert_eq!(in_memory.1.len(), 240);
+    assert_eq!(spilled.1, in_memory.1);
+    assert_counts_add_up(&spilled.2);
+    assert_eq!(n(&spilled.2, "emitted"), 240);
+    let times: Vec<&str> = spilled.1.iter().map(|r| r["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "a timeline");
+    assert!(spilled
+        .1
+        .iter()
+        .any(|r| r["rules"].as_array().unwrap().iter().any(|id| id == "export.burst")));
+}

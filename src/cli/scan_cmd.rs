@@ -114,6 +114,10 @@ pub struct ScanArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j')]
     threads: Option<usize>,
+    /// MiB of rule candidates held in memory; beyond it they spill, sorted,
+    /// to a temporary file, so memory stays flat on any input.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    held_memory: usize,
     /// No progress bar and no summary line.
     #[arg(long, short)]
     quiet: bool,
@@ -336,6 +340,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         },
         format,
         threads: args.threads,
+        held_memory: args.held_memory.saturating_mul(1 << 20),
         rules: match build_rules(args) {
             Ok(rules) => rules,
             Err(err) => {

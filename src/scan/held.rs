@@ -1,0 +1,379 @@
+//! The rules' candidates, held until every file is read.
+//!
+//! Windowed rules must see candidates in time order across all files, so the
+//! scan holds them and judges them at the end. Each is packed into one
+//! allocation ([`Packed`]): its texts end to end, its source as a file index
+//! and a location instead of a path. When the packed candidates pass a
+//! memory budget they are sorted and spilled to an unnamed temporary file as
+//! a run, and the end of the scan merges the runs: memory stays within the
+//! budget however large the input.
+
+use crate::catalog::{self, Severity};
+use crate::records::Location;
+use crate::report::{rfc3339, Verdict};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use std::path::Path;
+
+/// The text fields of a [`Verdict`], in packing order.
+const TEXTS: usize = 13;
+
+/// One candidate: a [`Verdict`] before the rules judge it, in one allocation.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Packed {
+    /// Input order, which breaks ties between equal times.
+    seq: u64,
+    time_ms: Option<i64>,
+    /// The texts end to end.
+    text: Box<str>,
+    /// Where each text ends in `text`; `u32::MAX` for an absent one.
+    ends: [u32; TEXTS],
+    error_code: Option<Box<str>>,
+    code: Option<u16>,
+    root_user: Option<bool>,
+    failed: bool,
+    billing: bool,
+    catalogued: bool,
+    /// [`catalog::Entry::id`] of the catalog entry.
+    entry: Option<u16>,
+    /// Index of the file in the scan's file list.
+    file: u32,
+    location: Location,
+}
+
+const ABSENT: u32 = u32::MAX;
+
+impl Packed {
+    /// Packs a verdict that no rule has judged yet (its rules, reasons and
+    /// source are not kept: the rules set the first two, and the source is
+    /// rebuilt from `file` and `location`).
+    pub(crate) fn new(verdict: &Verdict<'_>, file: u32, location: Location) -> Packed {
+        let texts: [Option<&str>; TEXTS] = [
+            verdict.trace_id.as_deref(),
+            verdict.trace_name.as_deref(),
+            verdict.service_type.as_deref(),
+            verdict.resource_type.as_deref(),
+            verdict.resource_id.as_deref(),
+            verdict.resource_name.as_deref(),
+            verdict.user.as_deref(),
+            verdict.user_type.as_deref(),
+            verdict.domain.as_deref(),
+            verdict.source_ip.as_deref(),
+            verdict.trace_type.as_deref(),
+            verdict.rating.as_deref(),
+            verdict.user_id.as_deref(),
+        ];
+        let total = texts.iter().flatten().map(|t| t.len()).sum();
+        let mut text = String::with_capacity(total);
+        let mut ends = [ABSENT; TEXTS];
+        for (end, value) in ends.iter_mut().zip(texts) {
+            if let Some(value) = value {
+                text.push_str(value);
+                // Records are cut from blocks far under 4 GiB.
+                *end = u32::try_from(text.len()).unwrap_or(ABSENT);
+            }
+        }
+        Packed {
+            seq: 0,
+            time_ms: verdict.time_ms,
+            text: text.into_boxed_str(),
+            ends,
+            error_code: verdict.error_code.as_deref().map(Box::from),
+            code: verdict.code,
+            root_user: verdict.root_user,
+            failed: verdict.failed,
+            billing: verdict.billing,
+            catalogued: verdict.catalogued,
+            entry: verdict.entry.map(|e| e.id),
+            file,
+            location,
+        }
+    }
+
+    /// Index of the file in the scan's file list.
+    pub(crate) fn file(&self) -> u32 {
+        self.file
+    }
+
+    /// Heap and inline bytes, for the memory budget.
+    fn size(&self) -> usize {
+        std::mem::size_of::<Packed>()
+            + self.text.len()
+            + self.error_code.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// The order candidates are judged in: time, then input order.
+    fn order(&self) -> (i64, u64) {
+        (self.time_ms.unwrap_or(i64::MIN), self.seq)
+    }
+
+    /// The verdict again, borrowing its texts; `file` is the path of
+    /// [`Packed::file`].
+    pub(crate) fn unpack(&self, file: &Path) -> Verdict<'_> {
+        let mut start = 0;
+        let mut texts = self.ends.map(|end| {
+            (end != ABSENT).then(|| {
+                let value = self.text.get(start..end as usize).unwrap_or_default();
+                start = end as usize;
+                Cow::Borrowed(value)
+            })
+        });
+        let mut take = |i: usize| texts[i].take();
+        let entry = self.entry.and_then(catalog::by_id);
+        Verdict {
+            trace_id: take(0),
+            time: self.time_ms.and_then(rfc3339),
+            trace_name: take(1),
+            service_type: take(2),
+            resource_type: take(3),
+            resource_id: take(4),
+            resource_name: take(5),
+            user: take(6),
+            user_type: take(7),
+            domain: take(8),
+            root_user: self.root_user,
+            source_ip: take(9),
+            trace_type: take(10),
+            rating: take(11),
+            code: self.code,
+            error_code: self.error_code.as_deref().map(str::to_owned),
+            failed: self.failed,
+            billing: self.billing,
+            catalogued: self.catalogued,
+            operation: entry.map(|e| e.operation),
+            category: entry.map(|e| e.category),
+            severity: Severity::None,
+            rules: Vec::new(),
+            reasons: Vec::new(),
+            source: self.location.source(file),
+            time_ms: self.time_ms,
+            entry,
+            user_id: take(12),
+        }
+    }
+}
+
+/// Candidates held in memory up to a budget, the rest in sorted runs on disk.
+pub(crate) struct Held {
+    budget: usize,
+    in_memory: Vec<Packed>,
+    in_memory_bytes: usize,
+    runs: Vec<File>,
+    count: u64,
+}
+
+impl Held {
+    /// Holds up to about `budget` bytes in memory.
+    pub(crate) fn new(budget: usize) -> Held {
+        Held {
+            budget,
+            in_memory: Vec::new(),
+            in_memory_bytes: 0,
+            runs: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// How many candidates were pushed.
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Keeps one candidate (numbering it in input order), spilling a sorted
+    /// run when over budget. A spill that fails leaves the candidates in
+    /// memory: nothing is lost.
+    pub(crate) fn push(&mut self, mut packed: Packed) {
+        packed.seq = self.count;
+        self.count += 1;
+        self.in_memory_bytes += packed.size();
+        self.in_memory.push(packed);
+        if self.in_memory_bytes > self.budget && self.spill().is_ok() {
+            self.in_memory.clear();
+            self.in_memory_bytes = 0;
+        }
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        self.in_memory.sort_unstable_by_key(Packed::order);
+        let mut run = BufWriter::new(tempfile::tempfile()?);
+        for packed in &self.in_memory {
+            serde_json::to_writer(&mut run, packed)?;
+            run.write_all(b"\n")?;
+        }
+        let mut file = run.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.rewind()?;
+        self.runs.push(file);
+        Ok(())
+    }
+
+    /// Every candidate in judging order: time, then input order. A run that
+    /// cannot be read back ends with one error.
+    pub(crate) fn into_sorted(mut self) -> Sorted {
+        self.in_memory.sort_unstable_by_key(Packed::order);
+        let mut sources: Vec<Source> = vec![Source::Memory(self.in_memory.into_iter())];
+        sources.extend(
+            self.runs
+                .into_iter()
+                .map(|file| Source::Run(BufReader::with_capacity(64 << 10, file), String::new())),
+        );
+        let mut sorted = Sorted {
+            sources,
+            heads: BinaryHeap::new(),
+            failed: None,
+        };
+        for index in 0..sorted.sources.len() {
+            sorted.advance(index);
+        }
+        sorted
+    }
+}
+
+enum Source {
+    Memory(std::vec::IntoIter<Packed>),
+    Run(BufReader<File>, String),
+}
+
+impl Source {
+    fn next(&mut self) -> io::Result<Option<Packed>> {
+        match self {
+            Source::Memory(items) => Ok(items.next()),
+            Source::Run(reader, line) => {
+                line.clear();
+                if reader.read_line(line)? == 0 {
+                    return Ok(None);
+                }
+                serde_json::from_str(line)
+                    .map(Some)
+                    .map_err(io::Error::from)
+            }
+        }
+    }
+}
+
+/// A merge of sorted sources (see [`Held::into_sorted`]).
+pub(crate) struct Sorted {
+    sources: Vec<Source>,
+    /// The next candidate of each source, smallest order first.
+    heads: BinaryHeap<Reverse<Head>>,
+    /// A run that could not be read back, and why.
+    failed: Option<io::Error>,
+}
+
+struct Head {
+    order: (i64, u64),
+    packed: Packed,
+    source: usize,
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.order == other.order
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order.cmp(&other.order)
+    }
+}
+
+impl Sorted {
+    fn advance(&mut self, source: usize) {
+        match self.sources[source].next() {
+            Ok(Some(packed)) => self.heads.push(Reverse(Head {
+                order: packed.order(),
+                packed,
+                source,
+            })),
+            Ok(None) => {}
+            Err(err) => {
+                self.failed.get_or_insert(err);
+            }
+        }
+    }
+
+    /// A read-back failure met so far, once.
+    pub(crate) fn take_error(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+}
+
+impl Iterator for Sorted {
+    type Item = Packed;
+
+    fn next(&mut self) -> Option<Packed> {
+        let Reverse(head) = self.heads.pop()?;
+        self.advance(head.source);
+        Some(head.packed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::classify;
+    use crate::trace::Trace;
+
+    fn verdict_of(text: &str) -> Verdict<'static> {
+        let trace = Trace::from_str(text).unwrap();
+        let class = classify(&trace);
+        Verdict::new(&trace, trace.user(), &class, String::new()).into_owned()
+    }
+
+    #[test]
+    fn packing_keeps_every_field() {
+        let verdict = verdict_of(
+            r#"{"trace_id":"a1","trace_name":"bindCard","service_type":"CBC","resource_type":"order",
+            "resource_name":"","time":1723533697290,"trace_rating":"warning","code":403,
+            "user":{"name":"alice","id":"u1","type":"User","domain":{"name":"acme","id":"d1"},"principal_is_root_user":"true"},
+            "source_ip":"10.0.0.1","trace_type":"ConsoleAction",
+            "response":"{\"error_code\":\"CBC.0151\"}"}"#,
+        );
+        let packed = Packed::new(&verdict, 3, Location::Line(9));
+        let back = packed.unpack(Path::new("f.jsonl"));
+        let json = |v: &Verdict<'_>| serde_json::to_value(v).unwrap();
+        let mut expected = verdict.clone();
+        expected.source = "f.jsonl:9".into();
+        assert_eq!(json(&back), json(&expected));
+        assert_eq!(back.entry.map(|e| e.id), verdict.entry.map(|e| e.id));
+        assert_eq!(back.user_id.as_deref(), Some("u1"));
+        assert_eq!(back.time_ms, Some(1723533697290));
+    }
+
+    #[test]
+    fn spilled_runs_merge_in_time_then_input_order() {
+        let mut held = Held::new(1); // every push spills a run of one
+        let times = [5, 3, 9, 3, 1];
+        for (seq, time) in times.iter().enumerate() {
+            let verdict = verdict_of(&format!(
+                r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
+            ));
+            held.push(Packed::new(&verdict, 0, Location::Record(seq as u64 + 1)));
+        }
+        let mut bigger = Held::new(usize::MAX); // the same, all in memory
+        let mut sorted = held.into_sorted();
+        let order: Vec<String> = sorted
+            .by_ref()
+            .map(|p| p.unpack(Path::new("x")).trace_id.unwrap().into_owned())
+            .collect();
+        assert!(sorted.take_error().is_none());
+        assert_eq!(order, ["t4", "t1", "t3", "t0", "t2"]);
+        for (seq, time) in times.iter().enumerate() {
+            let verdict = verdict_of(&format!(
+                r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
+            ));
+            bigger.push(Packed::new(&verdict, 0, Location::Line(1)));
+        }
+        let in_memory: Vec<u64> = bigger.into_sorted().map(|p| p.seq).collect();
+        assert_eq!(in_memory, [4, 1, 3, 0, 2]);
+    }
+}
