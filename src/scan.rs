@@ -6,7 +6,10 @@
 //! files. Large files and stdin are read by one thread in blocks of whole
 //! records ([`crate::input::read_units`]) that the workers parse. Either way
 //! results come back in input order, and one thread then deduplicates,
-//! counts and hands the pre-rendered output to the [`Sink`].
+//! counts and hands the pre-rendered output to the [`Sink`]. Candidates for
+//! the windowed rules are held (packed, and spilled to disk past
+//! [`ScanOptions::held_memory`]) and judged in time order once every file is
+//! read.
 //!
 //! ```
 //! use cts_audit::scan::{scan, ScanOptions, CollectSink};
@@ -302,6 +305,22 @@ impl SeenIds {
         let shard = self.bounds.partition_point(|&bound| bound < mixed);
         self.shards[shard.min(SEEN_SHARDS - 1)].insert(key)
     }
+
+    /// How many ids were seen.
+    #[cfg(test)]
+    fn len(&self) -> u64 {
+        self.shards.iter().map(|s| s.len() as u64).sum()
+    }
+
+    /// The tables' size: a 16-byte slot and a control byte per bucket, with
+    /// buckets a power of two that holds `capacity` at 7/8 load.
+    #[cfg(test)]
+    fn table_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| (s.capacity() * 8 / 7).next_power_of_two() * 17)
+            .sum()
+    }
 }
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
@@ -539,6 +558,9 @@ struct Ledger<'s> {
     /// Candidates for the rules, in input order.
     held: Held,
     seen: SeenIds,
+    /// Unique records by severity, by [`Severity`]'s order: counted here,
+    /// and named in [`Stats::by_severity`] when the scan ends.
+    severities: [u64; Severity::ALL.len()],
     sink: &'s mut dyn Sink,
 }
 
@@ -601,15 +623,31 @@ impl Ledger<'_> {
     fn emit(&mut self, written: Vec<Written>) {
         for chunk in written {
             for (severity, span) in chunk.records {
-                *self.stats.by_severity.entry(severity.as_str()).or_default() += 1;
-                match span {
-                    Some((start, end)) => {
-                        self.stats.emitted += 1;
-                        self.sink.record(&chunk.out[start..end], severity);
-                    }
-                    None => self.stats.filtered_out += 1,
-                }
+                self.output(severity, span.map(|(start, end)| &chunk.out[start..end]));
             }
+        }
+    }
+
+    /// The stats, with the severities named.
+    fn finish(mut self) -> Stats {
+        for (severity, &count) in Severity::ALL.iter().zip(&self.severities) {
+            if count > 0 {
+                self.stats.by_severity.insert(severity.as_str(), count);
+            }
+        }
+        self.stats
+    }
+
+    /// Counts one unique record's outcome: written out when rendered,
+    /// filtered out when not.
+    fn output(&mut self, severity: Severity, rendered: Option<&[u8]>) {
+        self.severities[severity as usize] += 1;
+        match rendered {
+            Some(bytes) => {
+                self.stats.emitted += 1;
+                self.sink.record(bytes, severity);
+            }
+            None => self.stats.filtered_out += 1,
         }
     }
 
@@ -620,11 +658,11 @@ impl Ledger<'_> {
     }
 
     fn take(&mut self, result: UnitResult) {
-        let stats = &mut self.stats;
-        stats.bytes += result.bytes;
-        stats.record_errors += result.record_errors;
-        stats.digests_skipped += result.digests;
+        self.stats.bytes += result.bytes;
+        self.stats.record_errors += result.record_errors;
+        self.stats.digests_skipped += result.digests;
         for outcome in result.outcomes {
+            let stats = &mut self.stats;
             stats.records += 1;
             if let Some(key) = outcome.key {
                 if !self.seen.insert(key) {
@@ -649,20 +687,10 @@ impl Ledger<'_> {
                 self.held.push(*held);
                 continue;
             }
-            *stats
-                .by_severity
-                .entry(outcome.severity.as_str())
-                .or_default() += 1;
-            match outcome.rendered {
-                Some((start, end)) => {
-                    stats.emitted += 1;
-                    self.sink.record(
-                        &result.output[start as usize..end as usize],
-                        outcome.severity,
-                    );
-                }
-                None => stats.filtered_out += 1,
-            }
+            let rendered = outcome
+                .rendered
+                .map(|(start, end)| &result.output[start as usize..end as usize]);
+            self.output(outcome.severity, rendered);
         }
         for problem in result.problems {
             self.problem(problem);
@@ -775,6 +803,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         stats: Stats::default(),
         held: Held::new(options.held_memory),
         seen: SeenIds::default(),
+        severities: [0; Severity::ALL.len()],
         sink,
     };
     for (path, message) in walk_problems {
@@ -796,12 +825,12 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
                 location: None,
                 message: format!("cannot start worker threads: {err}"),
             });
-            return ledger.stats;
+            return ledger.finish();
         }
     };
     scan_files(&pool, &files, options, &mut ledger);
     ledger.judge(&pool, options, &files);
-    ledger.stats
+    ledger.finish()
 }
 
 fn scan_files(
@@ -1014,5 +1043,33 @@ mod tests {
             dedup_key("cccccccccccccccccccd")
         );
         assert_eq!(dedup_key("abc"), dedup_key("abc"));
+    }
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_are_exact_and_their_table_stays_compact() {
+        let mut seen = SeenIds::default();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            // xorshift: keys as random as UUIDs' bits
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in [250_000u64, 500_000, 1_000_000] {
+            while seen.len() < n {
+                let key = (u128::from(next()) << 64) | u128::from(next());
+                assert!(seen.insert(key));
+                assert!(!seen.insert(key));
+            }
+            let per_key = seen.table_bytes() as f64 / n as f64;
+            eprintln!("{n} keys: {per_key:.1} bytes each");
+            assert!(per_key < 32.0, "{per_key}");
+        }
     }
 }

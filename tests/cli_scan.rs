@@ -600,10 +600,15 @@ fn candidates_spilled_to_disk_give_the_same_timeline() {
     assert_eq!(spilled.1, in_memory.1);
     assert_counts_add_up(&spilled.2);
     assert_eq!(n(&spilled.2, "emitted"), 240);
-    let times: Vec<&str> = spilled.1.iter().map(|r| r["time"].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "a timeline");
-    assert!(spilled
+    let times: Vec<&str> = spilled
         .1
         .iter()
-        .any(|r| r["rules"].as_array().unwrap().iter().any(|id| id == "export.burst")));
+        .map(|r| r["time"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "a timeline");
+    assert!(spilled.1.iter().any(|r| r["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|id| id == "export.burst")));
 }
