@@ -170,7 +170,8 @@ pub struct Stats {
     pub records: u64,
     /// Records or lines that could not be parsed.
     pub record_errors: u64,
-    /// All problems: record errors plus damaged or unreadable files.
+    /// All problems: record errors, damaged or unreadable files, and records
+    /// kept with an unreadable time.
     pub errors: u64,
     /// Records dropped because their `trace_id` was seen before.
     pub duplicates: u64,
@@ -394,11 +395,7 @@ impl Visitor for Worker<'_> {
 
     fn problem(&mut self, location: Location, message: String) {
         self.result.record_errors += 1;
-        self.result.problems.push(ScanError {
-            file: self.file.to_path_buf(),
-            location: Some(location.describe()),
-            message,
-        });
+        self.warning(location, message);
     }
 
     /// Most records are neither wanted in the output nor a rule's
@@ -423,12 +420,32 @@ impl Visitor for Worker<'_> {
 }
 
 impl Worker<'_> {
+    /// A problem with a record that is still read: reported, but not
+    /// counted as a record error.
+    fn warning(&mut self, location: Location, message: String) {
+        self.result.problems.push(ScanError {
+            file: self.file.to_path_buf(),
+            location: Some(location.describe()),
+            message,
+        });
+    }
+
     /// A record parsed whole: held for the rules, or rendered.
     fn whole(&mut self, trace: &Trace<'_>, location: Location) {
         let class = classify(trace);
         let options = self.options;
         // The source is written only when the record is rendered: a held
         // candidate keeps its file index and location instead.
+        if let Some(field) = trace.unreadable_time() {
+            let kept = match trace.time_ms() {
+                Some(_) => "timed by the other time field",
+                None => "without a time",
+            };
+            self.warning(
+                location,
+                format!("`{field}` is not a time (epoch digits or console text); the record is kept, {kept}"),
+            );
+        }
         let mut verdict = Verdict::new(trace, trace.user(), &class, String::new());
         if options.rules.is_candidate(&verdict) {
             let held = Box::new(Packed::new(&verdict, self.file_index, location));

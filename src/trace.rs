@@ -154,9 +154,29 @@ impl<'a> Trace<'a> {
         serde_json::from_str(text)
     }
 
-    /// `time` in epoch milliseconds, falling back to `record_time`.
+    /// `time` in epoch milliseconds, falling back to `record_time` when
+    /// `time` is absent, null or unreadable.
     pub fn time_ms(&self) -> Option<i64> {
-        self.time.or(self.record_time).and_then(|t| t.0)
+        self.time
+            .and_then(|t| t.0)
+            .or(self.record_time.and_then(|t| t.0))
+    }
+
+    /// The first of `time` and `record_time` that is present but not a time
+    /// (neither epoch digits nor the console's text), if any.
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// let t = Trace::from_str(r#"{"time":"yesterday","record_time":1718777931170}"#).unwrap();
+    /// assert_eq!(t.unreadable_time(), Some("time"));
+    /// assert_eq!(t.time_ms(), Some(1718777931170));
+    /// assert_eq!(Trace::from_str(r#"{"time":null}"#).unwrap().unreadable_time(), None);
+    /// ```
+    pub fn unreadable_time(&self) -> Option<&'static str> {
+        [("time", self.time), ("record_time", self.record_time)]
+            .into_iter()
+            .find(|(_, value)| matches!(value, Some(Timestamp(None))))
+            .map(|(name, _)| name)
     }
 
     /// The rating, from `trace_rating` or the legacy `trace_status`.

@@ -612,3 +612,44 @@ fn candidates_spilled_to_disk_give_the_same_timeline() {
         .iter()
         .any(|id| id == "export.burst")));
 }
+
+#[test]
+fn an_unreadable_time_is_reported_and_the_record_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = 1_718_777_931_170i64;
+    let mut falls_back = trace(&uuid(1), "bindCard", "order", t0);
+    falls_back["time"] = json!("yesterday");
+    let mut no_time = trace(&uuid(2), "bindCard", "order", t0);
+    no_time["time"] = json!("-");
+    no_time.as_object_mut().unwrap().remove("record_time");
+    let fine = trace(&uuid(3), "bindCard", "order", t0);
+    write(
+        d,
+        "times.jsonl",
+        format!("{falls_back}\n{no_time}\n{fine}\n").as_bytes(),
+    );
+    let (code, records, stats, stderr) = scan(&[d.to_str().unwrap()], d);
+    assert_eq!(code, 0, "{stderr}");
+    assert_counts_add_up(&stats);
+    assert_eq!(records.len(), 3, "every record is kept");
+    assert_eq!(n(&stats, "record_errors"), 0);
+    assert_eq!(n(&stats, "errors"), 2);
+    assert!(
+        stderr.contains("times.jsonl: line 1: `time` is not a time"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 2: `time` is not a time"), "{stderr}");
+    assert!(stderr.contains("without a time"), "{stderr}");
+    let time_of = |id: u32| {
+        records
+            .iter()
+            .find(|r| r["trace_id"] == uuid(id).as_str())
+            .map(|r| r["time"].clone())
+            .unwrap()
+    };
+    // record_time stands in when time cannot be read.
+    assert_eq!(time_of(1), json!("2024-06-19T06:18:51.270Z"));
+    assert_eq!(time_of(2), Value::Null);
+    assert_eq!(time_of(3), json!("2024-06-19T06:18:51.170Z"));
+}
