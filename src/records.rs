@@ -67,7 +67,7 @@ pub trait Visitor {
 pub fn visit_unit<V: Visitor>(unit: &Unit, visitor: &mut V) {
     // One UTF-8 check for the whole block is far cheaper than one per
     // string; only a block that fails is checked record by record.
-    let text = std::str::from_utf8(&unit.bytes).ok();
+    let text = simdutf8::basic::from_utf8(&unit.bytes).ok();
     match &unit.layout {
         Layout::Lines { first_line } => {
             let mut start = 0;
