@@ -701,7 +701,16 @@ impl Ledger<'_> {
             }
             stats.failed += u64::from(outcome.failed);
             if let Some(held) = outcome.held {
-                self.held.push(*held);
+                if let Some(err) = self.held.push(*held) {
+                    self.problem(ScanError {
+                        file: std::env::temp_dir(),
+                        location: None,
+                        message: format!(
+                            "cannot spill rule candidates to a temporary file ({err}): \
+                             holding them all in memory"
+                        ),
+                    });
+                }
                 continue;
             }
             let rendered = outcome

@@ -611,6 +611,27 @@ fn candidates_spilled_to_disk_give_the_same_timeline() {
         .unwrap()
         .iter()
         .any(|id| id == "export.burst")));
+
+    // No temporary directory to spill to: said once, and nothing lost.
+    let out = cts_audit()
+        .env("TMPDIR", d.join("no-such-dir"))
+        .args(["scan", "-q", "--format", "jsonl", "--held-memory", "0"])
+        .arg(d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot spill rule candidates").count(),
+        1,
+        "{stderr}"
+    );
+    let kept: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(kept, in_memory.1);
 }
 
 #[test]

@@ -185,15 +185,26 @@ impl Held {
 
     /// Keeps one candidate (numbering it in input order), spilling a sorted
     /// run when over budget. A spill that fails leaves the candidates in
-    /// memory: nothing is lost.
-    pub(crate) fn push(&mut self, mut packed: Packed) {
+    /// memory, so nothing is lost, and returns why: from then on every
+    /// candidate stays in memory.
+    pub(crate) fn push(&mut self, mut packed: Packed) -> Option<io::Error> {
         packed.seq = self.count;
         self.count += 1;
         self.in_memory_bytes += packed.size();
         self.in_memory.push(packed);
-        if self.in_memory_bytes > self.budget && self.spill().is_ok() {
-            self.in_memory.clear();
-            self.in_memory_bytes = 0;
+        if self.in_memory_bytes <= self.budget {
+            return None;
+        }
+        match self.spill() {
+            Ok(()) => {
+                self.in_memory.clear();
+                self.in_memory_bytes = 0;
+                None
+            }
+            Err(err) => {
+                self.budget = usize::MAX;
+                Some(err)
+            }
         }
     }
 
@@ -357,7 +368,9 @@ mod tests {
             let verdict = verdict_of(&format!(
                 r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
             ));
-            held.push(Packed::new(&verdict, 0, Location::Record(seq as u64 + 1)));
+            assert!(held
+                .push(Packed::new(&verdict, 0, Location::Record(seq as u64 + 1)))
+                .is_none());
         }
         let mut bigger = Held::new(usize::MAX); // the same, all in memory
         let mut sorted = held.into_sorted();
@@ -371,7 +384,9 @@ mod tests {
             let verdict = verdict_of(&format!(
                 r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
             ));
-            bigger.push(Packed::new(&verdict, 0, Location::Line(1)));
+            assert!(bigger
+                .push(Packed::new(&verdict, 0, Location::Line(1)))
+                .is_none());
         }
         let in_memory: Vec<u64> = bigger.into_sorted().map(|p| p.seq).collect();
         assert_eq!(in_memory, [4, 1, 3, 0, 2]);
