@@ -157,6 +157,9 @@ impl Packed {
     }
 }
 
+/// Runs spilled before the budget doubles.
+const MAX_RUNS: usize = 128;
+
 /// Candidates held in memory up to a budget, the rest in sorted runs on disk.
 pub(crate) struct Held {
     budget: usize,
@@ -199,6 +202,11 @@ impl Held {
             Ok(()) => {
                 self.in_memory.clear();
                 self.in_memory_bytes = 0;
+                if self.runs.len() % MAX_RUNS == 0 {
+                    // Each run is an open file: past a few hundred, hold
+                    // more in memory rather than open more files.
+                    self.budget = self.budget.saturating_mul(2).max(1 << 20);
+                }
                 None
             }
             Err(err) => {
@@ -358,6 +366,24 @@ mod tests {
         assert_eq!(back.entry.map(|e| e.id), verdict.entry.map(|e| e.id));
         assert_eq!(back.user_id.as_deref(), Some("u1"));
         assert_eq!(back.time_ms, Some(1723533697290));
+    }
+
+    #[test]
+    fn runs_stay_few_however_small_the_budget() {
+        let mut held = Held::new(0);
+        for seq in 0..300u64 {
+            let time = (seq * 7919) % 1000; // out of order
+            let verdict = verdict_of(&format!(
+                r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
+            ));
+            assert!(held
+                .push(Packed::new(&verdict, 0, Location::Line(seq + 1)))
+                .is_none());
+        }
+        assert_eq!(held.runs.len(), MAX_RUNS);
+        let order: Vec<(i64, u64)> = held.into_sorted().map(|p| p.order()).collect();
+        assert_eq!(order.len(), 300);
+        assert!(order.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
