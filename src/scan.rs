@@ -572,7 +572,7 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
 /// The single thread that sees every result in input order.
 struct Ledger<'s> {
     stats: Stats,
-    /// Candidates for the rules, in input order.
+    /// Candidates for the rules, held until every file is read.
     held: Held,
     seen: SeenIds,
     /// Unique records by severity, by [`Severity`]'s order: counted here,

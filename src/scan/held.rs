@@ -203,8 +203,8 @@ impl Held {
                 self.in_memory.clear();
                 self.in_memory_bytes = 0;
                 if self.runs.len() % MAX_RUNS == 0 {
-                    // Each run is an open file: past a few hundred, hold
-                    // more in memory rather than open more files.
+                    // Each run is an open file until the merge: every
+                    // MAX_RUNS runs, hold twice as much in memory instead.
                     self.budget = self.budget.saturating_mul(2).max(1 << 20);
                 }
                 None
