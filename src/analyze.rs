@@ -64,8 +64,9 @@ pub struct Analyzer {
     rules: RuleSet,
 }
 
-/// State a caller keeps across records and batches: the trace ids seen (16
-/// bytes each) and the windows of the windowed rules.
+/// State a caller keeps across records and batches: the trace ids seen (a
+/// 96-bit fingerprint each, under 16 bytes with its table) and the windows
+/// of the windowed rules.
 #[derive(Debug, Default, Clone)]
 pub struct AnalyzerState {
     seen: SeenIds,

@@ -25,6 +25,7 @@
 //! ```
 
 mod held;
+mod seen;
 
 use crate::catalog::Severity;
 use crate::classify::{classify, Classification, Kind};
@@ -35,8 +36,9 @@ use crate::rules::{RuleSet, RuleState};
 use crate::trace::{Trace, TraceFields, TraceHead};
 use held::{Held, Packed};
 use rayon::prelude::*;
+pub(crate) use seen::SeenIds;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -261,67 +263,6 @@ struct UnitResult {
     skipped: bool,
     /// Whole-file results only: the size on disk, for progress.
     disk_bytes: u64,
-}
-
-/// The trace ids seen so far, as [`dedup_key`]s: 16 bytes each, in shards.
-///
-/// One big hash set doubles in one long rehash, which stalls the thread that
-/// owns it (the scan's ordering thread, which also hands out work). The
-/// shards take unequal shares of the keys, spread over one doubling, so they
-/// grow at different moments, each briefly, and their mean load stays even
-/// instead of swinging between full and half empty.
-#[derive(Debug, Clone)]
-pub(crate) struct SeenIds {
-    shards: [HashSet<u128, foldhash::fast::RandomState>; SEEN_SHARDS],
-    /// Upper bounds of each shard's share of the 64-bit mixed key space.
-    bounds: [u64; SEEN_SHARDS],
-}
-
-const SEEN_SHARDS: usize = 16;
-
-impl Default for SeenIds {
-    fn default() -> Self {
-        // Shard i takes a share proportional to 2^(i/16).
-        let weights: [f64; SEEN_SHARDS] =
-            std::array::from_fn(|i| (i as f64 / SEEN_SHARDS as f64).exp2());
-        let total: f64 = weights.iter().sum();
-        let mut sum = 0.0;
-        let bounds = weights.map(|w| {
-            sum += w;
-            // The last bound is u64::MAX: the float saturates.
-            (sum / total * u64::MAX as f64) as u64
-        });
-        SeenIds {
-            shards: Default::default(),
-            bounds,
-        }
-    }
-}
-
-impl SeenIds {
-    /// True when `key` is new.
-    pub(crate) fn insert(&mut self, key: u128) -> bool {
-        // Mixes both halves: a UUIDv1's high bits follow the clock.
-        let mixed = ((key >> 64) as u64 ^ key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let shard = self.bounds.partition_point(|&bound| bound < mixed);
-        self.shards[shard.min(SEEN_SHARDS - 1)].insert(key)
-    }
-
-    /// How many ids were seen.
-    #[cfg(test)]
-    fn len(&self) -> u64 {
-        self.shards.iter().map(|s| s.len() as u64).sum()
-    }
-
-    /// The tables' size: a 16-byte slot and a control byte per bucket, with
-    /// buckets a power of two that holds `capacity` at 7/8 load.
-    #[cfg(test)]
-    fn table_bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| (s.capacity() * 8 / 7).next_power_of_two() * 17)
-            .sum()
-    }
 }
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
@@ -575,6 +516,9 @@ struct Ledger<'s> {
     /// Candidates for the rules, held until every file is read.
     held: Held,
     seen: SeenIds,
+    /// One unit's keys, and whether each was new: reused buffers.
+    keys: Vec<u128>,
+    new_keys: Vec<bool>,
     /// Unique records by severity, by [`Severity`]'s order: counted here,
     /// and named in [`Stats::by_severity`] when the scan ends.
     severities: [u64; Severity::ALL.len()],
@@ -678,14 +622,19 @@ impl Ledger<'_> {
         self.stats.bytes += result.bytes;
         self.stats.record_errors += result.record_errors;
         self.stats.digests_skipped += result.digests;
+        self.keys.clear();
+        self.keys
+            .extend(result.outcomes.iter().filter_map(|o| o.key));
+        let mut new_keys = std::mem::take(&mut self.new_keys);
+        new_keys.clear();
+        self.seen.insert_each(&self.keys, &mut new_keys);
+        let mut is_new = new_keys.iter();
         for outcome in result.outcomes {
             let stats = &mut self.stats;
             stats.records += 1;
-            if let Some(key) = outcome.key {
-                if !self.seen.insert(key) {
-                    stats.duplicates += 1;
-                    continue;
-                }
+            if outcome.key.is_some() && is_new.next() == Some(&false) {
+                stats.duplicates += 1;
+                continue;
             }
             stats.unique += 1;
             match outcome.kind {
@@ -718,6 +667,7 @@ impl Ledger<'_> {
                 .map(|(start, end)| &result.output[start as usize..end as usize]);
             self.output(outcome.severity, rendered);
         }
+        self.new_keys = new_keys;
         for problem in result.problems {
             self.problem(problem);
         }
@@ -829,6 +779,8 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         stats: Stats::default(),
         held: Held::new(options.held_memory),
         seen: SeenIds::default(),
+        keys: Vec::new(),
+        new_keys: Vec::new(),
         severities: [0; Severity::ALL.len()],
         sink,
     };
@@ -1069,33 +1021,5 @@ mod tests {
             dedup_key("cccccccccccccccccccd")
         );
         assert_eq!(dedup_key("abc"), dedup_key("abc"));
-    }
-}
-
-#[cfg(test)]
-mod seen_tests {
-    use super::*;
-
-    #[test]
-    fn seen_ids_are_exact_and_their_table_stays_compact() {
-        let mut seen = SeenIds::default();
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            // xorshift: keys as random as UUIDs' bits
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for n in [250_000u64, 500_000, 1_000_000] {
-            while seen.len() < n {
-                let key = (u128::from(next()) << 64) | u128::from(next());
-                assert!(seen.insert(key));
-                assert!(!seen.insert(key));
-            }
-            let per_key = seen.table_bytes() as f64 / n as f64;
-            eprintln!("{n} keys: {per_key:.1} bytes each");
-            assert!(per_key < 32.0, "{per_key}");
-        }
     }
 }
