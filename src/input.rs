@@ -179,6 +179,10 @@ pub enum Container {
     /// One or more whole JSON values: an API page, a FunctionGraph event, a
     /// single (possibly pretty-printed) trace.
     Document,
+    /// A CSV table whose header names trace fields: the console's trace-list
+    /// export (at most 5,000 rows), or a spreadsheet of traces. See
+    /// [`csv_column`].
+    Csv,
 }
 
 impl Container {
@@ -190,6 +194,7 @@ impl Container {
     /// assert_eq!(Container::detect(b"\xEF\xBB\xBF [{\"trace_id\":\"a\"}]"), Some(Container::Array));
     /// assert_eq!(Container::detect(b"{\"a\":1}\r\n{\"a\":2}\n"), Some(Container::Lines));
     /// assert_eq!(Container::detect(b"{\n  \"traces\": []\n}"), Some(Container::Document));
+    /// assert_eq!(Container::detect(b"Trace Name,Resource Type,Operator\r\n"), Some(Container::Csv));
     /// assert_eq!(Container::detect(b"  \n"), None);
     /// ```
     pub fn detect(head: &[u8]) -> Option<Container> {
@@ -206,10 +211,72 @@ impl Container {
                     Some(Container::Document)
                 }
             }
+            _ if memchr::memchr(b'\n', text).is_some_and(|end| is_csv_header(&text[..end])) => {
+                Some(Container::Csv)
+            }
             // Anything else is not JSON we know; let the line reader report it.
             _ => Some(Container::Lines),
         }
     }
+}
+
+/// The trace field a CSV column holds, by its header: a field's own name
+/// (`trace_name`) or the console's label (`Trace Name`), in any case, with
+/// spaces, `_` or `-` between words. The console's trace list shows Trace
+/// Name, Resource Type, Trace Source, Resource ID, Resource Name, Trace
+/// Status, Operator and Operation Time (reference §2.1); its CSV columns are
+/// not documented, so columns are matched by name, never by position.
+///
+/// ```
+/// use cts_audit::input::csv_column;
+/// assert_eq!(csv_column("Trace Source"), Some("service_type"));
+/// assert_eq!(csv_column(" operation_time "), Some("time"));
+/// assert_eq!(csv_column("Region"), None);
+/// ```
+pub fn csv_column(header: &str) -> Option<&'static str> {
+    let key: String = header
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    Some(match key.as_str() {
+        "traceid" => "trace_id",
+        "tracename" => "trace_name",
+        "tracesource" | "servicetype" | "service" => "service_type",
+        "resourcetype" => "resource_type",
+        "resourceid" => "resource_id",
+        "resourcename" => "resource_name",
+        "tracestatus" | "tracerating" | "rating" | "status" => "trace_rating",
+        "tracetype" => "trace_type",
+        "operator" | "user" | "username" => "user",
+        "operationtime" | "time" => "time",
+        "recordtime" => "record_time",
+        "sourceip" => "source_ip",
+        "code" | "httpcode" => "code",
+        "request" => "request",
+        "response" => "response",
+        "message" => "message",
+        "eventtype" => "event_type",
+        "domainid" => "domain_id",
+        "projectid" => "project_id",
+        "trackername" => "tracker_name",
+        "requestid" => "request_id",
+        "apiversion" => "api_version",
+        _ => return None,
+    })
+}
+
+/// A CSV header line names the trace and at least one more trace field.
+fn is_csv_header(line: &[u8]) -> bool {
+    let Ok(line) = std::str::from_utf8(line) else {
+        return false;
+    };
+    let fields: Vec<_> = line
+        .split(',')
+        .filter_map(|cell| csv_column(cell.trim().trim_matches('"')))
+        .collect();
+    fields.contains(&"trace_name") && fields.len() >= 2
 }
 
 /// Drops a UTF-8 byte-order mark.
@@ -245,6 +312,8 @@ pub enum Layout {
     },
     /// One or more whole JSON values.
     Document,
+    /// A CSV table with its header line (see [`Container::Csv`]).
+    Csv,
 }
 
 /// Something wrong with a file as a whole, or with the bytes at its end.
@@ -386,7 +455,9 @@ impl<R: Read> UnitReader<R> {
                 next_index: 1,
                 ..ArrayScanner::default()
             }),
-            Container::Document => Cutter::Document,
+            Container::Document => Cutter::Document { csv: false },
+            // A CSV cell may hold a line break: the table is read whole.
+            Container::Csv => Cutter::Document { csv: true },
         });
     }
 
@@ -400,7 +471,7 @@ impl<R: Read> UnitReader<R> {
         // longer than a block, so read on past the block size.
         let mut starved = false;
         while !self.done {
-            let document = matches!(self.cutter, Some(Cutter::Document));
+            let document = matches!(self.cutter, Some(Cutter::Document { .. }));
             if !self.eof && (self.buf.len() < self.block_bytes || document || starved) {
                 let want = if document || starved {
                     self.block_bytes.max(1 << 20)
@@ -414,7 +485,7 @@ impl<R: Read> UnitReader<R> {
                 }
                 if self.buf.len() > MAX_DOCUMENT_BYTES {
                     let what = if document {
-                        "a single JSON document"
+                        "a single JSON document or CSV table"
                     } else {
                         "a single record"
                     };
@@ -484,9 +555,14 @@ fn read_error(err: &io::Error, at: u64) -> String {
 
 /// Cuts a growing buffer at the last whole record.
 enum Cutter {
-    Lines { next_line: u64 },
+    Lines {
+        next_line: u64,
+    },
     Array(ArrayScanner),
-    Document,
+    /// The whole input as one unit: JSON documents, or a CSV table.
+    Document {
+        csv: bool,
+    },
 }
 
 impl Cutter {
@@ -567,10 +643,10 @@ impl Cutter {
                 });
                 (unit, rest)
             }
-            Cutter::Document => {
+            Cutter::Document { csv } => {
                 let unit = (!buf.is_empty()).then(|| Unit {
                     file,
-                    layout: Layout::Document,
+                    layout: if *csv { Layout::Csv } else { Layout::Document },
                     bytes: std::mem::take(buf),
                 });
                 (unit, Vec::new())

@@ -1,9 +1,9 @@
-//! Walking the records of a [`Unit`]: one per line, per array element, or
-//! per JSON value of a document, with ListTraces pages and FunctionGraph
-//! events unwrapped wherever they appear. The scan and the stream API both
-//! walk records this way.
+//! Walking the records of a [`Unit`]: one per line, per array element, per
+//! JSON value of a document, or per row of a CSV table, with ListTraces
+//! pages and FunctionGraph events unwrapped wherever they appear. The scan
+//! and the stream API both walk records this way.
 
-use crate::input::{Layout, Unit};
+use crate::input::{csv_column, Layout, Unit};
 use crate::trace::{Trace, TraceFields, TraceHead};
 use serde_json::value::RawValue;
 use std::path::Path;
@@ -100,6 +100,7 @@ pub fn visit_unit<V: Visitor>(unit: &Unit, visitor: &mut V) {
                 );
             }
         }
+        Layout::Csv => visit_csv(&unit.bytes, visitor),
         Layout::Document => {
             let mut values =
                 serde_json::Deserializer::from_slice(&unit.bytes).into_iter::<&RawValue>();
@@ -117,6 +118,83 @@ pub fn visit_unit<V: Visitor>(unit: &Unit, visitor: &mut V) {
             }
         }
     }
+}
+
+/// The rows of a CSV table of traces. Each row becomes a trace object with
+/// the fields its header names ([`csv_column`]) and then goes the way of
+/// every other record, reported by its line in the file.
+fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let columns: Vec<Option<&'static str>> = match reader.byte_headers() {
+        Ok(headers) => headers
+            .iter()
+            .map(|h| std::str::from_utf8(h).ok().and_then(csv_column))
+            .collect(),
+        Err(err) => {
+            return visitor.problem(Location::Line(1), format!("unreadable CSV header: {err}"))
+        }
+    };
+    // The line a row starts on, from its byte offset: the reader's own line
+    // count skips blank lines and counts a CRLF twice.
+    let line_at = |position: Option<&csv::Position>| {
+        let start = position.map_or(0, |p| p.byte() as usize).min(bytes.len());
+        let blank = bytes[start..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .filter(|&&b| b == b'\n')
+            .count();
+        1 + (memchr::memchr_iter(b'\n', &bytes[..start]).count() + blank) as u64
+    };
+    let mut row = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = line_at(row.position());
+                match csv_trace(&columns, &row) {
+                    Ok(text) => visit_value(&text, Location::Line(line), visitor),
+                    Err(message) => visitor.problem(Location::Line(line), message),
+                }
+            }
+            Err(err) => {
+                let line = line_at(err.position());
+                let message = match err.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("a CSV row of {len} cells under a header of {expected_len}"),
+                    _ => format!("unreadable CSV: {err}"),
+                };
+                visitor.problem(Location::Line(line), message);
+                // Only a row of the wrong length lets the reader go on.
+                if !matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One CSV row as the JSON text of a trace. Empty cells are left out; an
+/// `Operator` that is not a JSON object is the user's name.
+fn csv_trace(columns: &[Option<&'static str>], row: &csv::ByteRecord) -> Result<String, String> {
+    let mut trace = serde_json::Map::new();
+    for (column, cell) in columns.iter().zip(row) {
+        let Some(field) = column else { continue };
+        let Ok(cell) = std::str::from_utf8(cell) else {
+            return Err(format!("invalid UTF-8 in the {field} column"));
+        };
+        let cell = cell.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        let value = match *field {
+            "user" if !cell.starts_with('{') => serde_json::json!({ "name": cell }),
+            "trace_rating" => cell.to_ascii_lowercase().into(),
+            _ => cell.into(),
+        };
+        trace.insert((*field).to_owned(), value);
+    }
+    Ok(serde_json::Value::Object(trace).to_string())
 }
 
 /// One record's bytes, cut at ASCII delimiters from a unit whose text is

@@ -384,7 +384,7 @@ impl Worker<'_> {
             };
             self.warning(
                 location,
-                format!("`{field}` is not a time (epoch digits or console text); the record is kept, {kept}"),
+                format!("`{field}` is not a time (epoch digits, console text or RFC 3339); the record is kept, {kept}"),
             );
         }
         let mut verdict = Verdict::new(trace, trace.user(), &class, String::new());

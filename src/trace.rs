@@ -462,20 +462,25 @@ pub struct Timestamp(pub Option<i64>);
 
 impl Timestamp {
     /// Reads epoch digits (seconds, milliseconds, microseconds or nanoseconds,
-    /// told apart by magnitude) or the console's text forms
-    /// `"Nov 16, 2023 10:54:04 GMT+08:00"` and `"12/01/2016 11:07:28 GMT+08:00"`.
+    /// told apart by magnitude), the console's text forms
+    /// `"Nov 16, 2023 10:54:04 GMT+08:00"` and `"12/01/2016 11:07:28 GMT+08:00"`,
+    /// or RFC 3339 (spreadsheets of traces, and this tool's own CSV output).
     ///
     /// ```
     /// use cts_audit::trace::Timestamp;
     /// assert_eq!(Timestamp::parse_text("1718777931170"), Some(1_718_777_931_170));
     /// assert_eq!(Timestamp::parse_text("Nov 16, 2023 10:54:04 GMT+08:00"), Some(1_700_103_244_000));
     /// assert_eq!(Timestamp::parse_text("12/01/2016 11:07:28 GMT+08:00"), Some(1_480_561_648_000));
+    /// assert_eq!(Timestamp::parse_text("2023-11-16T02:54:04.000Z"), Some(1_700_103_244_000));
     /// assert_eq!(Timestamp::parse_text("yesterday"), None);
     /// ```
     pub fn parse_text(text: &str) -> Option<i64> {
         let text = text.trim();
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             return text.parse::<i64>().ok().map(Self::normalise_epoch);
+        }
+        if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+            return Some(time.timestamp_millis());
         }
         let (local, offset) = text.rsplit_once(" GMT")?;
         let offset = if offset.is_empty() { "+00:00" } else { offset };

@@ -523,7 +523,7 @@ fn summary_groups_the_flagged_records_with_polars() {
     let dev_bot = rows.iter().find(|r| &r[0] == "dev-bot").unwrap();
     assert_eq!((&dev_bot[1], &dev_bot[2], &dev_bot[6]), ("3", "3", "high"));
     let total: u32 = rows.iter().map(|r| r[1].parse::<u32>().unwrap()).sum();
-    assert_eq!(total, 13, "every flagged sample record is in one group");
+    assert_eq!(total, 15, "every flagged sample record is in one group");
     cts_audit()
         .args(["scan", "--format", "summary", "--summary-by", "colour"])
         .arg(&samples)
@@ -673,4 +673,70 @@ fn an_unreadable_time_is_reported_and_the_record_kept() {
     assert_eq!(time_of(1), json!("2024-06-19T06:18:51.270Z"));
     assert_eq!(time_of(2), Value::Null);
     assert_eq!(time_of(3), json!("2024-06-19T06:18:51.170Z"));
+}
+
+#[test]
+fn console_csv_exports_are_read_by_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The console's trace-list columns (reference §2.1), with a BOM, CRLF,
+    // the console's time format (quoted: it holds a comma), a quoted cell
+    // with a line break, a row of the wrong length, and invalid UTF-8.
+    let mut csv = b"\xEF\xBB\xBFTrace Name,Resource Type,Trace Source,Resource ID,Resource Name,Trace Status,Operator,Operation Time\r\n".to_vec();
+    csv.extend_from_slice(b"unsubscribeResource,cloudresouce,CBC,8b2c9e3e-5d1f-4a8e-9c11-0f4b7a1d2e33,ecs-prod-01,Normal,alice,\"Nov 16, 2023 10:54:04 GMT+08:00\"\r\n");
+    csv.extend_from_slice(b"bindCard,order,CBC,-,\"card\r\nending 4242\",Warning,alice,\"Nov 16, 2023 10:58:41 GMT+08:00\"\r\n");
+    csv.extend_from_slice(b"payOrder,cloudresouce,CBC,-,-,Normal\r\n");
+    csv.extend_from_slice(b"deleteResource,cloudresouce,CBC,-,r\xff,Normal,bob,\"Nov 16, 2023 11:00:00 GMT+08:00\"\r\n");
+    csv.extend_from_slice(b"\r\n");
+    csv.extend_from_slice(
+        b"createVolume,evs,EVS,2f6d3c1a,data-disk,Normal,carol,1700103909000\r\n",
+    );
+    write(d, "export.csv", &csv);
+
+    let (code, records, stats, stderr) = scan(&["--all", d.to_str().unwrap()], d);
+    assert_eq!(code, 0, "{stderr}");
+    assert_counts_add_up(&stats);
+    assert_eq!(n(&stats, "records"), 3, "{stats}");
+    assert_eq!(n(&stats, "record_errors"), 2, "{stats}");
+    let errors = stats["error_list"].as_array().unwrap();
+    let error_at = |line: &str, text: &str| {
+        errors
+            .iter()
+            .any(|e| e["location"] == line && e["message"].as_str().unwrap().contains(text))
+    };
+    assert!(
+        error_at("line 5", "6 cells under a header of 8"),
+        "{errors:?}"
+    );
+    assert!(error_at("line 6", "invalid UTF-8"), "{errors:?}");
+    assert!(stderr.contains("export.csv: line 5:"), "{stderr}");
+
+    let by_name = |name: &str| {
+        records
+            .iter()
+            .find(|r| r["trace_name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {records:?}"))
+    };
+    let unsubscribe = by_name("unsubscribeResource");
+    assert_eq!(unsubscribe["time"], "2023-11-16T02:54:04.000Z");
+    assert_eq!(unsubscribe["user"], "alice");
+    assert_eq!(unsubscribe["service_type"], "CBC");
+    assert_eq!(unsubscribe["category"], "destruction");
+    assert_eq!(unsubscribe["severity"], "high");
+    assert!(unsubscribe["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("export.csv:2"));
+    // A failed sensitive action: the status column is the rating.
+    let bind = by_name("bindCard");
+    assert_eq!(bind["rating"], "warning");
+    assert_eq!(bind["failed"], true);
+    assert_eq!(bind["resource_name"], "card\r\nending 4242");
+    assert!(bind["source"].as_str().unwrap().ends_with("export.csv:3"));
+    // Epoch milliseconds work too; another service is counted as such.
+    let volume = by_name("createVolume");
+    assert_eq!(volume["time"], "2023-11-16T03:05:09.000Z");
+    assert_eq!(volume["billing"], false);
+    assert!(volume["source"].as_str().unwrap().ends_with("export.csv:8"));
+    assert_eq!(n(&stats, "other_service"), 1);
 }

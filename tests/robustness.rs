@@ -86,6 +86,32 @@ proptest! {
     }
 
     #[test]
+    fn csv_rows_are_each_read_or_reported(
+        cells in prop::collection::vec(prop::collection::vec(r#"[a-z ,"\r\né{}]{0,12}"#, 1..5), 1..30),
+        block in 1usize..600,
+    ) {
+        // Each row as the csv crate quotes it; rows of 3 cells match the
+        // header, the others are damaged.
+        let mut text = b"Trace ID,Trace Name,Trace Status\r\n".to_vec();
+        {
+            let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(&mut text);
+            for (i, row) in cells.iter().enumerate() {
+                let mut row = row.clone();
+                row[0] = format!("id-{i}");
+                writer.write_record(&row).unwrap();
+            }
+        }
+        let (units, ids, read_problems) = read_all(&text, block);
+        prop_assert!(units.iter().all(|u| matches!(u.layout, Layout::Csv)));
+        prop_assert_eq!(read_problems, 0);
+        let good: Vec<String> = cells.iter().enumerate()
+            .filter(|(_, row)| row.len() == 3)
+            .map(|(i, _)| format!("id-{i}")).collect();
+        prop_assert_eq!(&ids.ids, &good);
+        prop_assert_eq!(ids.problems.len(), cells.len() - good.len(), "{:?}", ids.problems);
+    }
+
+    #[test]
     fn damaged_input_never_panics_and_accounts_for_itself(
         bytes in prop::collection::vec(any::<u8>(), 0..2000),
         cut in 0usize..2000,
