@@ -36,7 +36,7 @@ use crate::rules::{RuleSet, RuleState};
 use crate::trace::{Trace, TraceFields, TraceHead};
 use held::{Held, Packed};
 use rayon::prelude::*;
-pub(crate) use seen::SeenIds;
+pub use seen::SeenIds;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -266,7 +266,13 @@ struct UnitResult {
 }
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
-pub(crate) fn dedup_key(trace_id: &str) -> u128 {
+///
+/// ```
+/// use cts_audit::scan::dedup_key;
+/// assert_eq!(dedup_key("cbdd4480-2e03-11ef-82de-cf140e2a70fb"), 0xcbdd44802e0311ef82decf140e2a70fb);
+/// assert_ne!(dedup_key("trace-1"), dedup_key("trace-2"));
+/// ```
+pub fn dedup_key(trace_id: &str) -> u128 {
     if let Some(uuid) = uuid_bits(trace_id.as_bytes()) {
         return uuid;
     }

@@ -35,9 +35,21 @@ const MIN_SLOTS: usize = 64;
 const SHARDS: usize = 32;
 const SHARD_BITS: u32 = SHARDS.trailing_zeros();
 
-/// A set of 128-bit keys kept as 96-bit fingerprints, for deduplication.
+/// A set of 128-bit keys kept as 96-bit fingerprints, for deduplication:
+/// the scan's memory of trace ids, under 16 bytes each.
+///
+/// ```
+/// use cts_audit::scan::{dedup_key, SeenIds};
+/// let mut seen = SeenIds::default();
+/// assert!(seen.insert(dedup_key("cbdd4480-2e03-11ef-82de-cf140e2a70fb")));
+/// assert!(!seen.insert(dedup_key("cbdd4480-2e03-11ef-82de-cf140e2a70fb")));
+/// let mut new = Vec::new();
+/// seen.insert_each(&[dedup_key("a"), dedup_key("b"), dedup_key("a")], &mut new);
+/// assert_eq!(new, [true, true, false]);
+/// assert_eq!(seen.len(), 3);
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct SeenIds {
+pub struct SeenIds {
     shards: [Shard; SHARDS],
 }
 
@@ -65,7 +77,7 @@ impl Default for SeenIds {
 
 impl SeenIds {
     /// True when `key` is new.
-    pub(crate) fn insert(&mut self, key: u128) -> bool {
+    pub fn insert(&mut self, key: u128) -> bool {
         let (shard, print) = self.place(key);
         self.shards[shard].insert(print)
     }
@@ -74,7 +86,7 @@ impl SeenIds {
     /// the same as [`SeenIds::insert`] on each, but a group's table reads
     /// are started together, so their cache misses overlap instead of
     /// coming one after another.
-    pub(crate) fn insert_each(&mut self, keys: &[u128], new: &mut Vec<bool>) {
+    pub fn insert_each(&mut self, keys: &[u128], new: &mut Vec<bool>) {
         /// About as many misses as a core keeps in flight.
         const GROUP: usize = 16;
         let mut placed = [(0usize, EMPTY); GROUP];
@@ -109,14 +121,17 @@ impl SeenIds {
     }
 
     /// How many ids were seen.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         self.shards.iter().map(|s| s.len as u64).sum()
     }
 
+    /// True before the first id.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The memory the set holds: its tables and their headers.
-    #[cfg(test)]
-    pub(crate) fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self
                 .shards
