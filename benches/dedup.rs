@@ -2,9 +2,13 @@
 //! insert a million unique ids (the scan's case: almost every id is new),
 //! and the bytes each holds afterwards (printed once).
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
 use cts_audit::scan::SeenIds;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 const KEYS: usize = 1_000_000;
 
@@ -66,31 +70,33 @@ fn dedup(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    group.bench_function("HashSet<u128> (std, SipHash)", |b| {
-        b.iter_batched(
-            HashSet::<u128>::new,
-            |mut set| {
-                for &key in &keys {
-                    set.insert(key);
-                }
-                set
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    group.bench_function("HashSet<u128> (foldhash, as the scan had)", |b| {
-        b.iter_batched(
-            HashSet::<u128, foldhash::fast::RandomState>::default,
-            |mut set| {
-                for &key in &keys {
-                    set.insert(key);
-                }
-                set
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    hash_set::<std::hash::RandomState>(&mut group, "HashSet<u128> (std, SipHash)", &keys);
+    hash_set::<foldhash::fast::RandomState>(
+        &mut group,
+        "HashSet<u128> (foldhash, as the scan had)",
+        &keys,
+    );
     group.finish();
+}
+
+/// Inserting every key into a `HashSet` with hasher `S`.
+fn hash_set<S: BuildHasher + Default>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    keys: &[u128],
+) {
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            HashSet::<u128, S>::default,
+            |mut set| {
+                for &key in keys {
+                    set.insert(key);
+                }
+                set
+            },
+            BatchSize::LargeInput,
+        )
+    });
 }
 
 criterion_group!(benches, dedup);

@@ -269,12 +269,15 @@ pub fn csv_column(header: &str) -> Option<&'static str> {
 
 /// A CSV header line names the trace and at least one more trace field.
 fn is_csv_header(line: &[u8]) -> bool {
-    let Ok(line) = std::str::from_utf8(line) else {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line);
+    let Some(Ok(header)) = reader.byte_records().next() else {
         return false;
     };
-    let fields: Vec<_> = line
-        .split(',')
-        .filter_map(|cell| csv_column(cell.trim().trim_matches('"')))
+    let fields: Vec<_> = header
+        .iter()
+        .filter_map(|cell| std::str::from_utf8(cell).ok().and_then(csv_column))
         .collect();
     fields.contains(&"trace_name") && fields.len() >= 2
 }

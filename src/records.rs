@@ -135,15 +135,21 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
         }
     };
     // The line a row starts on, from its byte offset: the reader's own line
-    // count skips blank lines and counts a CRLF twice.
-    let line_at = |position: Option<&csv::Position>| {
-        let start = position.map_or(0, |p| p.byte() as usize).min(bytes.len());
+    // count skips blank lines and counts a CRLF twice. Rows come in order,
+    // so only the bytes since the last row are counted.
+    let (mut counted_to, mut lines_before) = (0, 0);
+    let mut line_at = |position: Option<&csv::Position>| {
+        let start = position
+            .map_or(0, |p| p.byte() as usize)
+            .clamp(counted_to, bytes.len());
+        lines_before += memchr::memchr_iter(b'\n', &bytes[counted_to..start]).count();
+        counted_to = start;
         let blank = bytes[start..]
             .iter()
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .filter(|&&b| b == b'\n')
             .count();
-        1 + (memchr::memchr_iter(b'\n', &bytes[..start]).count() + blank) as u64
+        1 + (lines_before + blank) as u64
     };
     let mut row = csv::ByteRecord::new();
     loop {

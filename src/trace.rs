@@ -163,7 +163,7 @@ impl<'a> Trace<'a> {
     }
 
     /// The first of `time` and `record_time` that is present but not a time
-    /// (neither epoch digits nor the console's text), if any.
+    /// [`Timestamp::parse_text`] reads, if any.
     ///
     /// ```
     /// use cts_audit::trace::Trace;

@@ -146,37 +146,38 @@ impl Shard {
         if (self.len + 1) * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
             self.grow();
         }
-        let capacity = self.slots.len();
-        let mut at = home(&print, capacity);
-        // Never endless: the table always has an empty slot (load < 1).
-        loop {
-            let slot = &mut self.slots[at];
-            if *slot == print {
-                return false;
-            }
-            if *slot == EMPTY {
-                *slot = print;
-                self.len += 1;
-                return true;
-            }
-            at += 1;
-            if at == capacity {
-                at = 0;
-            }
+        let at = probe(&self.slots, &print);
+        if self.slots[at] == print {
+            return false;
         }
+        self.slots[at] = print;
+        self.len += 1;
+        true
     }
 
     fn grow(&mut self) {
         let capacity = (self.slots.len() * GROWTH_NUM / GROWTH_DEN).max(self.first_capacity);
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
+        // Fingerprints are distinct, so each probe ends at an empty slot.
         for print in old.into_iter().filter(|p| *p != EMPTY) {
-            let mut at = home(&print, capacity);
-            while self.slots[at] != EMPTY {
-                at = if at + 1 == capacity { 0 } else { at + 1 };
-            }
+            let at = probe(&self.slots, &print);
             self.slots[at] = print;
         }
     }
+}
+
+/// The slot that holds `print`, or the empty slot where it belongs: linear
+/// probing from its home. Never endless: a table always has an empty slot
+/// (its load stays under 1).
+fn probe(slots: &[Slot], print: &Slot) -> usize {
+    let mut at = home(print, slots.len());
+    while slots[at] != *print && slots[at] != EMPTY {
+        at += 1;
+        if at == slots.len() {
+            at = 0;
+        }
+    }
+    at
 }
 
 /// The home slot of a fingerprint: its low 64 bits scaled to the table
