@@ -1,9 +1,12 @@
 //! Per-record parsing throughput on generated JSON lines, against the two
-//! floors: splitting lines only, and serde_json skipping every value.
+//! floors: splitting lines only, and serde_json skipping every value. Then
+//! the whole scan of a file, next to its ceiling: the same lines, already in
+//! memory, only parsed into `TraceHead` on as many threads.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use cts_audit::scan::{scan, CollectSink, ScanOptions};
 use cts_audit::trace::{Trace, TraceHead};
+use rayon::prelude::*;
 
 /// Realistic lines: the shape of ../shared/reference §5.1, user as object or string.
 fn corpus(lines: usize) -> String {
@@ -60,6 +63,37 @@ fn parsing(c: &mut Criterion) {
     });
     group.finish();
 
+    // The ceiling: no reading, ordering, dedup, rules or output, only the
+    // head parse every record needs, over 4 MiB chunks as the scan cuts them.
+    let big = corpus(200_000);
+    let chunks = newline_chunks(&big, 4 << 20);
+    let mut group = c.benchmark_group("ceiling");
+    group.throughput(Throughput::Bytes(big.len() as u64));
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        group.bench_function(format!("TraceHead in memory, {threads} thread(s)"), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    chunks
+                        .par_iter()
+                        .map(|chunk| {
+                            chunk
+                                .lines()
+                                .filter_map(|l| TraceHead::from_str(l).ok())
+                                .count()
+                        })
+                        .sum::<usize>()
+                })
+            })
+        });
+    }
+    group.finish();
+    drop(big);
+
     let dir = std::env::temp_dir().join(format!("cts-audit-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("corpus.jsonl");
@@ -86,6 +120,22 @@ fn parsing(c: &mut Criterion) {
     }
     group.finish();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `text` cut into pieces of about `size` bytes, each ending at a newline.
+fn newline_chunks(text: &str, size: usize) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let cut = rest
+            .get(size.min(rest.len())..)
+            .and_then(|tail| tail.find('\n'))
+            .map_or(rest.len(), |i| size + i + 1);
+        let (chunk, tail) = rest.split_at(cut);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
 }
 
 criterion_group!(benches, parsing);

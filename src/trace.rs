@@ -79,67 +79,89 @@ fn borrowed_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Text<'de>
     deserializer.deserialize_any(TextVisitor)
 }
 
-/// One CTS trace. Only the fields an audit needs are read; `request` is
-/// skipped, and `user` and `response` are kept raw until asked for.
-#[derive(Debug, Default, Deserialize)]
-pub struct Trace<'a> {
-    /// System-generated id, usually a v1 UUID.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_id: Text<'a>,
-    /// Operation name, e.g. `payOrder`.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_name: Text<'a>,
-    /// `normal`, `warning` or `incident`.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_rating: Text<'a>,
-    /// The legacy name of `trace_rating`.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_status: Text<'a>,
-    /// `ConsoleAction`, `ApiCall`, `SystemAction`, `Others`, ...
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_type: Text<'a>,
-    /// Service abbreviation: `CBC`, `ECS`, `CTS`, ...
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub service_type: Text<'a>,
-    /// Resource type, e.g. `cloudresouce`.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub resource_type: Text<'a>,
-    /// Resource id.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub resource_id: Text<'a>,
-    /// Resource name.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub resource_name: Text<'a>,
-    /// Caller IP; empty or null for `SystemAction`.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub source_ip: Text<'a>,
-    /// Account id of the caller.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub domain_id: Text<'a>,
-    /// When the operation happened.
-    #[serde(default)]
-    pub time: Option<Timestamp>,
-    /// When CTS recorded it.
-    #[serde(default)]
-    pub record_time: Option<Timestamp>,
-    /// HTTP status of the recorded call.
-    #[serde(default)]
-    pub code: Option<HttpCode>,
-    /// The caller: an object or a JSON-encoded string, parsed by [`Trace::user`].
-    #[serde(borrow, default)]
-    pub user: Option<&'a RawValue>,
-    /// The service's response body, a JSON string or an object.
-    #[serde(borrow, default)]
-    pub response: Option<&'a RawValue>,
-    /// Set when the object is a ListTraces page, not a trace.
-    #[serde(borrow, default)]
-    pub(crate) traces: Option<Vec<&'a RawValue>>,
-    /// Set when the object is a FunctionGraph CTS event, not a trace.
-    #[serde(borrow, default)]
-    pub(crate) cts: Option<&'a RawValue>,
-    /// Set when the object is an integrity digest, not a trace.
-    #[serde(default)]
-    pub(crate) digest_object: Option<de::IgnoredAny>,
+/// Declares a record struct: first the fields every record needs to be
+/// counted and classified, and the markers of the objects that wrap traces,
+/// then the struct's own fields. One list serves [`Trace`] and
+/// [`TraceHead`], so the two cannot drift apart. (`#[serde(flatten)]` would
+/// share them too, but it buffers every record, which costs more than it
+/// saves.)
+macro_rules! record_struct {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<$lt:lifetime> {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $type:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, Deserialize)]
+        pub struct $name<$lt> {
+            /// System-generated id, usually a v1 UUID.
+            #[serde(borrow, default, deserialize_with = "borrowed_text")]
+            pub trace_id: Text<$lt>,
+            /// Operation name, e.g. `payOrder`.
+            #[serde(borrow, default, deserialize_with = "borrowed_text")]
+            pub trace_name: Text<$lt>,
+            /// `normal`, `warning` or `incident`.
+            #[serde(borrow, default, deserialize_with = "borrowed_text")]
+            pub trace_rating: Text<$lt>,
+            /// The legacy name of `trace_rating`.
+            #[serde(borrow, default, deserialize_with = "borrowed_text")]
+            pub trace_status: Text<$lt>,
+            /// Service abbreviation: `CBC`, `ECS`, `CTS`, ...
+            #[serde(borrow, default, deserialize_with = "borrowed_text")]
+            pub service_type: Text<$lt>,
+            /// Resource type, e.g. `cloudresouce`.
+            #[serde(borrow, default, deserialize_with = "borrowed_text")]
+            pub resource_type: Text<$lt>,
+            /// HTTP status of the recorded call.
+            #[serde(default)]
+            pub code: Option<HttpCode>,
+            /// Set when the object is a ListTraces page, not a trace.
+            #[serde(borrow, default)]
+            pub(crate) traces: Option<Vec<&$lt RawValue>>,
+            /// Set when the object is a FunctionGraph CTS event, not a trace.
+            #[serde(borrow, default)]
+            pub(crate) cts: Option<&$lt RawValue>,
+            /// Set when the object is an integrity digest, not a trace.
+            #[serde(default)]
+            pub(crate) digest_object: Option<de::IgnoredAny>,
+            $($(#[$field_meta])* $field_vis $field: $type,)*
+        }
+    };
+}
+
+record_struct! {
+    /// One CTS trace. Only the fields an audit needs are read; `request` is
+    /// skipped, and `user` and `response` are kept raw until asked for.
+    pub struct Trace<'a> {
+        /// `ConsoleAction`, `ApiCall`, `SystemAction`, `Others`, ...
+        #[serde(borrow, default, deserialize_with = "borrowed_text")]
+        pub trace_type: Text<'a>,
+        /// Resource id.
+        #[serde(borrow, default, deserialize_with = "borrowed_text")]
+        pub resource_id: Text<'a>,
+        /// Resource name.
+        #[serde(borrow, default, deserialize_with = "borrowed_text")]
+        pub resource_name: Text<'a>,
+        /// Caller IP; empty or null for `SystemAction`.
+        #[serde(borrow, default, deserialize_with = "borrowed_text")]
+        pub source_ip: Text<'a>,
+        /// Account id of the caller.
+        #[serde(borrow, default, deserialize_with = "borrowed_text")]
+        pub domain_id: Text<'a>,
+        /// When the operation happened.
+        #[serde(default)]
+        pub time: Option<Timestamp>,
+        /// When CTS recorded it.
+        #[serde(default)]
+        pub record_time: Option<Timestamp>,
+        /// The caller: an object or a JSON-encoded string, parsed by [`Trace::user`].
+        #[serde(borrow, default)]
+        pub user: Option<&'a RawValue>,
+        /// The service's response body, a JSON string or an object.
+        #[serde(borrow, default)]
+        pub response: Option<&'a RawValue>,
+    }
 }
 
 impl<'a> Trace<'a> {
@@ -217,40 +239,11 @@ impl<'a> Trace<'a> {
     }
 }
 
-/// The few fields every record needs for counting and classification, and
-/// the markers of wrappers: parsing only these is cheaper than a full
-/// [`Trace`], and most records need no more. Its fields repeat `Trace`'s on
-/// purpose: `#[serde(flatten)]` would buffer every record and cost more than
-/// it saves.
-#[derive(Debug, Default, Deserialize)]
-pub struct TraceHead<'a> {
-    /// System-generated id.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_id: Text<'a>,
-    /// Operation name.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_name: Text<'a>,
-    /// `normal`, `warning` or `incident`.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_rating: Text<'a>,
-    /// The legacy name of `trace_rating`.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub trace_status: Text<'a>,
-    /// Service abbreviation.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub service_type: Text<'a>,
-    /// Resource type.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub resource_type: Text<'a>,
-    /// HTTP status of the recorded call.
-    #[serde(default)]
-    pub code: Option<HttpCode>,
-    #[serde(borrow, default)]
-    pub(crate) traces: Option<Vec<&'a RawValue>>,
-    #[serde(borrow, default)]
-    pub(crate) cts: Option<&'a RawValue>,
-    #[serde(default)]
-    pub(crate) digest_object: Option<de::IgnoredAny>,
+record_struct! {
+    /// The few fields every record needs for counting and classification, and
+    /// the markers of wrappers: parsing only these is cheaper than a full
+    /// [`Trace`], and most records need no more.
+    pub struct TraceHead<'a> {}
 }
 
 impl<'a> TraceHead<'a> {
