@@ -227,10 +227,16 @@ impl Container {
 /// Status, Operator and Operation Time (reference §2.1); its CSV columns are
 /// not documented, so columns are matched by name, never by position.
 ///
+/// A field inside an object is a dotted path: the columns of this tool's own
+/// `--format csv` that are not trace fields (`user_type`, `domain`,
+/// `root_user`, `error_code`) go back where the trace keeps them, so that
+/// output read back gives the same verdicts.
+///
 /// ```
 /// use cts_audit::input::csv_column;
 /// assert_eq!(csv_column("Trace Source"), Some("service_type"));
 /// assert_eq!(csv_column(" operation_time "), Some("time"));
+/// assert_eq!(csv_column("domain"), Some("user.domain.name"));
 /// assert_eq!(csv_column("Region"), None);
 /// ```
 pub fn csv_column(header: &str) -> Option<&'static str> {
@@ -250,6 +256,10 @@ pub fn csv_column(header: &str) -> Option<&'static str> {
         "tracestatus" | "tracerating" | "rating" | "status" => "trace_rating",
         "tracetype" => "trace_type",
         "operator" | "user" | "username" => "user",
+        "usertype" => "user.type",
+        "domain" | "domainname" | "account" => "user.domain.name",
+        "rootuser" => "user.principal_is_root_user",
+        "errorcode" => "response.error_code",
         "operationtime" | "time" => "time",
         "recordtime" => "record_time",
         "sourceip" => "source_ip",

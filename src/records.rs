@@ -181,9 +181,12 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
 }
 
 /// One CSV row as the JSON text of a trace. Empty cells are left out; an
-/// `Operator` that is not a JSON object is the user's name.
+/// `Operator` that is not a JSON object is the user's name; a dotted column
+/// ([`csv_column`]) fills a field inside an object. A field given twice
+/// keeps the first value.
 fn csv_trace(columns: &[Option<&'static str>], row: &csv::ByteRecord) -> Result<String, String> {
-    let mut trace = serde_json::Map::new();
+    use serde_json::{Map, Value};
+    let mut trace = Map::new();
     for (column, cell) in columns.iter().zip(row) {
         let Some(field) = column else { continue };
         let Ok(cell) = std::str::from_utf8(cell) else {
@@ -193,14 +196,48 @@ fn csv_trace(columns: &[Option<&'static str>], row: &csv::ByteRecord) -> Result<
         if cell.is_empty() {
             continue;
         }
-        let value = match *field {
-            "user" if !cell.starts_with('{') => serde_json::json!({ "name": cell }),
-            "trace_rating" => cell.to_ascii_lowercase().into(),
-            _ => cell.into(),
-        };
-        trace.insert((*field).to_owned(), value);
+        match *field {
+            "user" => match serde_json::from_str::<Map<String, Value>>(cell) {
+                Ok(user) => {
+                    for (key, value) in user {
+                        set_path(&mut trace, &["user", &key], value);
+                    }
+                }
+                Err(_) => set_path(&mut trace, &["user", "name"], cell.into()),
+            },
+            "trace_rating" => set_path(&mut trace, &[field], cell.to_ascii_lowercase().into()),
+            _ => set_path(
+                &mut trace,
+                &field.split('.').collect::<Vec<_>>(),
+                cell.into(),
+            ),
+        }
     }
-    Ok(serde_json::Value::Object(trace).to_string())
+    Ok(Value::Object(trace).to_string())
+}
+
+/// Sets the field at `path` in `object`, making the objects on the way. A
+/// field that already holds a value keeps it, and a path through a value
+/// that is not an object stops there.
+fn set_path(
+    object: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[&str],
+    value: serde_json::Value,
+) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut object = object;
+    for parent in parents {
+        let next = object
+            .entry(*parent)
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        match next {
+            serde_json::Value::Object(inner) => object = inner,
+            _ => return,
+        }
+    }
+    object.entry(*last).or_insert(value);
 }
 
 /// One record's bytes, cut at ASCII delimiters from a unit whose text is

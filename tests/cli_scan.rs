@@ -740,3 +740,43 @@ fn console_csv_exports_are_read_by_their_header() {
     assert!(volume["source"].as_str().unwrap().ends_with("export.csv:8"));
     assert_eq!(n(&stats, "other_service"), 1);
 }
+
+#[test]
+fn its_own_csv_output_reads_back_to_the_same_verdicts() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = cts_audit()
+        .args(["scan", "-q", "--all", "--format", "csv"])
+        .arg(&samples)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    write(d, "csv/verdicts.csv", &out.stdout);
+
+    let (_, original, _, _) = scan(&["--all", samples.to_str().unwrap()], d);
+    let csv_dir = d.join("csv");
+    let (code, reread, stats, stderr) = scan(&["--all", csv_dir.to_str().unwrap()], d);
+    assert_eq!(code, 0, "{stderr}");
+    assert_counts_add_up(&stats);
+    assert_eq!(n(&stats, "errors"), 0, "{stats}");
+    assert_eq!(reread.len(), original.len());
+    for (row, (before, after)) in original.iter().zip(&reread).enumerate() {
+        // Everything but where the record was read from survives the trip,
+        // the user's type, domain and root flag and the CBC.* code included.
+        let mut before = before.clone();
+        let mut after = after.clone();
+        before.as_object_mut().unwrap().remove("source");
+        assert!(after
+            .as_object_mut()
+            .unwrap()
+            .remove("source")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("verdicts.csv:{}", row + 2)));
+        assert_eq!(after, before, "row {}", row + 2);
+    }
+    assert!(original.iter().any(|r| r["error_code"].is_string()));
+    assert!(original.iter().any(|r| r["domain"].is_string()));
+}
