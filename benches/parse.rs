@@ -67,7 +67,10 @@ fn parsing(c: &mut Criterion) {
             for text in text.lines() {
                 line.clear();
                 line.extend_from_slice(text.as_bytes());
-                let mut tape = spare.take().unwrap_or_else(simd_json::tape::Tape::null).reset();
+                let mut tape = spare
+                    .take()
+                    .unwrap_or_else(simd_json::tape::Tape::null)
+                    .reset();
                 if simd_json::fill_tape(&mut line, &mut buffers, &mut tape).is_ok() {
                     heads += usize::from(tape_head(&tape.0).is_some());
                 }
