@@ -705,12 +705,11 @@ impl<'s> Judging<'s> {
     /// Records written per parallel task.
     const CHUNK: usize = 256;
 
-    fn verdict<'p>(&self, packed: &'p Packed) -> Verdict<'p> {
-        let path = self
-            .files
+    /// The path of the file a candidate came from.
+    fn path(&self, packed: &Packed) -> &'s Path {
+        self.files
             .get(packed.file() as usize)
-            .map_or(Path::new("-"), |f| f.path.as_path());
-        packed.unpack(path)
+            .map_or(Path::new("-"), |f| f.path.as_path())
     }
 
     /// The rules that need no other record, in parallel; `true` beside the
@@ -719,7 +718,7 @@ impl<'s> Judging<'s> {
         batch
             .par_iter()
             .map(|packed| {
-                let mut verdict = self.verdict(packed);
+                let mut verdict = packed.unpack();
                 let windowed = self.options.rules.judge_alone(&mut verdict);
                 (verdict, windowed)
             })
@@ -756,13 +755,14 @@ impl<'s> Judging<'s> {
                     .iter()
                     .zip(judgments)
                     .map(|(packed, judgment)| {
-                        let mut verdict = self.verdict(packed);
+                        let mut verdict = packed.unpack();
                         verdict.severity = judgment.severity;
                         let wanted = verdict.severity >= options.min_severity
                             && options.filters.matches(&verdict);
                         let span = wanted.then(|| {
                             verdict.rules = std::mem::take(&mut judgment.rules);
                             verdict.reasons = std::mem::take(&mut judgment.reasons);
+                            verdict.source = packed.source(self.path(packed));
                             let start = out.len();
                             report::render(&verdict, options.format, &mut out);
                             (start, out.len())

@@ -99,6 +99,11 @@ impl Packed {
         self.file
     }
 
+    /// The `source` field: `file` is the path of [`Packed::file`].
+    pub(crate) fn source(&self, file: &Path) -> String {
+        self.location.source(file)
+    }
+
     /// Heap and inline bytes, for the memory budget.
     fn size(&self) -> usize {
         std::mem::size_of::<Packed>()
@@ -111,9 +116,10 @@ impl Packed {
         (self.time_ms.unwrap_or(i64::MIN), self.seq)
     }
 
-    /// The verdict again, borrowing its texts; `file` is the path of
-    /// [`Packed::file`].
-    pub(crate) fn unpack(&self, file: &Path) -> Verdict<'_> {
+    /// The verdict again, borrowing its texts. Its `source` is left empty:
+    /// no rule reads it, and only records written out need it
+    /// ([`Packed::source`]).
+    pub(crate) fn unpack(&self) -> Verdict<'_> {
         let mut start = 0;
         let mut texts = self.ends.map(|end| {
             (end != ABSENT).then(|| {
@@ -149,7 +155,7 @@ impl Packed {
             severity: Severity::None,
             rules: Vec::new(),
             reasons: Vec::new(),
-            source: self.location.source(file),
+            source: String::new(),
             time_ms: self.time_ms,
             entry,
             user_id: take(12),
@@ -358,7 +364,8 @@ mod tests {
             "response":"{\"error_code\":\"CBC.0151\"}"}"#,
         );
         let packed = Packed::new(&verdict, 3, Location::Line(9));
-        let back = packed.unpack(Path::new("f.jsonl"));
+        let mut back = packed.unpack();
+        back.source = packed.source(Path::new("f.jsonl"));
         let json = |v: &Verdict<'_>| serde_json::to_value(v).unwrap();
         let mut expected = verdict.clone();
         expected.source = "f.jsonl:9".into();
@@ -402,7 +409,7 @@ mod tests {
         let mut sorted = held.into_sorted();
         let order: Vec<String> = sorted
             .by_ref()
-            .map(|p| p.unpack(Path::new("x")).trace_id.unwrap().into_owned())
+            .map(|p| p.unpack().trace_id.unwrap().into_owned())
             .collect();
         assert!(sorted.take_error().is_none());
         assert_eq!(order, ["t4", "t1", "t3", "t0", "t2"]);
