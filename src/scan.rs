@@ -900,10 +900,7 @@ fn scan_large_file(
     // Units in flight at once: enough to keep every worker busy while the
     // ledger catches up, few enough to bound memory (each is ~BLOCK_BYTES).
     let max_in_flight = pool.current_num_threads().max(1) * 2;
-    // The reader keeps one unit ready beyond those: the queued units already
-    // keep the workers fed, and each more would be 4 MiB of memory (12 MB of
-    // peak RSS at two threads, against a channel as deep as the flight).
-    let (sender, receiver) = mpsc::sync_channel::<Unit>(1);
+    let (sender, receiver) = mpsc::sync_channel::<Unit>(max_in_flight);
     let mut any_records = false;
     let mut digests = 0;
     let (container, problems) = std::thread::scope(|scope| {
