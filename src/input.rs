@@ -19,7 +19,8 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 /// exhausting memory.
 pub const MAX_DOCUMENT_BYTES: usize = 512 << 20;
 
-/// One input to read: a file found under the paths given, or stdin (`-`).
+/// One input to read: a file found under the paths given, stdin (`-`), or a
+/// pipe or device named on the command line (`<(zcat …)`, `/dev/stdin`).
 #[derive(Debug, Clone)]
 pub struct InputFile {
     /// The path as found; `-` for stdin.
@@ -28,6 +29,9 @@ pub struct InputFile {
     pub size: u64,
     /// The name marks it as an OBS integrity digest, not traces.
     pub is_digest: bool,
+    /// Stdin, a pipe or a device: read as it comes, never whole, since its
+    /// size is not known in advance.
+    pub is_stream: bool,
 }
 
 impl InputFile {
@@ -45,23 +49,32 @@ pub fn is_digest_name(path: &Path) -> bool {
 }
 
 /// Walks `paths` (files, directories recursively, or `-`) in sorted order.
-/// Paths that cannot be read are returned as `(path, message)`.
+/// A pipe or device named itself is read as a stream; one met inside a
+/// directory is not read (it may never end) and is reported, as are paths
+/// that cannot be read, as `(path, message)`.
 ///
 /// ```
 /// let (files, problems) = cts_audit::input::find(&["samples".into()]);
 /// assert!(problems.is_empty());
-/// assert!(files.iter().all(|f| !f.path.as_os_str().is_empty()));
+/// assert!(files.iter().all(|f| !f.path.as_os_str().is_empty() && !f.is_stream));
 /// ```
 pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
+    let stream = |path: &Path| InputFile {
+        path: path.to_path_buf(),
+        size: 0,
+        is_digest: false,
+        is_stream: true,
+    };
     for path in paths {
         if path.as_os_str() == "-" {
-            files.push(InputFile {
-                path: path.clone(),
-                size: 0,
-                is_digest: false,
-            });
+            files.push(stream(path));
+            continue;
+        }
+        let named_stream = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if named_stream {
+            files.push(stream(path));
             continue;
         }
         for entry in walkdir::WalkDir::new(path)
@@ -76,8 +89,14 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
                         path: entry.into_path(),
                         size,
                         is_digest,
+                        is_stream: false,
                     });
                 }
+                Ok(entry) if !entry.file_type().is_dir() => problems.push((
+                    entry.into_path(),
+                    "not a regular file (a pipe, socket or device inside a directory): not read"
+                        .into(),
+                )),
                 Ok(_) => {}
                 Err(err) => {
                     let at = err

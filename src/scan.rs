@@ -830,7 +830,7 @@ fn scan_files(
             ledger.stats.digests_skipped += 1;
             ledger.sink.progress(file.size);
             next += 1;
-        } else if file.is_stdin() || file.size > SMALL_FILE_BYTES {
+        } else if file.is_stream || file.size > SMALL_FILE_BYTES {
             scan_large_file(pool, file, next, options, ledger);
             next += 1;
         } else {
@@ -838,7 +838,7 @@ fn scan_files(
             let end = (next..files.len())
                 .take(SMALL_BATCH_FILES)
                 .find(|&i| {
-                    files[i].is_digest || files[i].is_stdin() || files[i].size > SMALL_FILE_BYTES
+                    files[i].is_digest || files[i].is_stream || files[i].size > SMALL_FILE_BYTES
                 })
                 .unwrap_or_else(|| (next + SMALL_BATCH_FILES).min(files.len()));
             let results: Vec<UnitResult> = pool.install(|| {

@@ -780,3 +780,57 @@ fn its_own_csv_output_reads_back_to_the_same_verdicts() {
     assert!(original.iter().any(|r| r["error_code"].is_string()));
     assert!(original.iter().any(|r| r["domain"].is_string()));
 }
+
+#[test]
+fn pipes_named_on_the_command_line_are_streamed_and_pipes_in_directories_reported() {
+    // `cts-audit scan <(zcat export.gz)` names a pipe such as /dev/fd/63;
+    // /dev/stdin fed by a pipe is the same case.
+    let lines: String = (0..3)
+        .map(|i| {
+            format!(
+                "{}\n",
+                trace(
+                    &uuid(i),
+                    "payOrder",
+                    "cloudresouce",
+                    1_718_779_931_170 + i64::from(i)
+                )
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let stats_path = dir.path().join("stats.json");
+    let out = cts_audit()
+        .args(["scan", "--format", "jsonl", "--stats"])
+        .arg(&stats_path)
+        .arg("/dev/stdin")
+        .write_stdin(gzip(lines.as_bytes()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[2]["source"], "/dev/stdin:3");
+    let stats: Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
+    assert_eq!((n(&stats, "files"), n(&stats, "records")), (1, 3));
+
+    // A pipe inside a scanned directory may never end: it is reported and
+    // skipped, and the files beside it are read.
+    let exports = dir.path().join("exports");
+    write(&exports, "a.jsonl", lines.as_bytes());
+    let made = std::process::Command::new("mkfifo")
+        .arg(exports.join("live.pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, records, stats, stderr) = scan(&[exports.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(records.len(), 3);
+    assert_eq!((n(&stats, "files"), n(&stats, "files_skipped")), (1, 1));
+    assert!(stderr.contains("live.pipe: not a regular file"), "{stderr}");
+    assert_counts_add_up(&stats);
+}
