@@ -159,25 +159,42 @@ impl<R: Read> Read for Decompressed<R> {
 }
 
 /// Sniffs gzip's magic bytes at the start of `raw` and decodes it if so.
+/// Other compressed or archive formats (bzip2, xz, zstd, zip, 7-Zip) are
+/// refused with an error that says how to unpack them.
 ///
 /// ```
 /// use std::io::Read;
 /// let mut text = String::new();
 /// cts_audit::input::decompress(&b"[]"[..]).unwrap().read_to_string(&mut text).unwrap();
 /// assert_eq!(text, "[]");
+/// let refused = cts_audit::input::decompress(&b"BZh91AY&SY"[..]).err().unwrap();
+/// assert!(refused.to_string().starts_with("bzip2-compressed"));
 /// ```
 pub fn decompress<R: Read>(mut raw: R) -> io::Result<Decompressed<R>> {
-    let mut head = Vec::with_capacity(2);
-    while head.len() < 2 {
-        let mut byte = [0u8; 2];
-        match raw.read(&mut byte[..2 - head.len()]) {
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    while head.len() < SNIFF_BYTES {
+        let mut bytes = [0u8; SNIFF_BYTES];
+        match raw.read(&mut bytes[..SNIFF_BYTES - head.len()]) {
             Ok(0) => break,
-            Ok(n) => head.extend_from_slice(&byte[..n]),
+            Ok(n) => head.extend_from_slice(&bytes[..n]),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
-    let is_gzip = head == [0x1f, 0x8b];
+    if let Some((_, name, tool)) = OTHER_COMPRESSIONS
+        .iter()
+        .find(|(magic, _, _)| head.starts_with(magic))
+    {
+        // Read as text, it would be a warning for every "line" of noise.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{name}-compressed content, and only gzip is decompressed: \
+                 decompress it first (`{tool} FILE | cts-audit scan -`)"
+            ),
+        ));
+    }
+    let is_gzip = head.starts_with(&[0x1f, 0x8b]);
     let whole = io::Cursor::new(head).chain(raw);
     if is_gzip {
         Ok(Decompressed::Gzip(Box::new(
@@ -187,6 +204,20 @@ pub fn decompress<R: Read>(mut raw: R) -> io::Result<Decompressed<R>> {
         Ok(Decompressed::Plain(whole))
     }
 }
+
+/// Enough bytes to tell every format below by its magic number.
+const SNIFF_BYTES: usize = 6;
+
+/// Compressed and archive formats that are refused, with their magic
+/// numbers and the tool that unpacks each to stdout. No JSON or CSV export
+/// starts with these bytes.
+const OTHER_COMPRESSIONS: &[(&[u8], &str, &str)] = &[
+    (b"BZh", "bzip2", "bzcat"),
+    (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz", "xzcat"),
+    (&[0x28, 0xb5, 0x2f, 0xfd], "zstd", "zstdcat"),
+    (b"PK\x03\x04", "zip", "unzip -p"),
+    (&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c], "7-Zip", "7z x -so"),
+];
 
 /// How the records of a file are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -834,3 +834,59 @@ fn pipes_named_on_the_command_line_are_streamed_and_pipes_in_directories_reporte
     assert!(stderr.contains("live.pipe: not a regular file"), "{stderr}");
     assert_counts_add_up(&stats);
 }
+
+#[test]
+fn other_compressions_are_refused_once_per_file_with_the_way_to_unpack_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = format!(
+        "{}\n",
+        trace(&uuid(1), "payOrder", "cloudresouce", 1_718_779_931_170)
+    );
+    write(dir.path(), "exports/a.jsonl", line.as_bytes());
+    // The first bytes of a bzip2 stream, a zip archive and a zstd frame:
+    // read as text, each would be a warning per "line" of noise.
+    write(
+        dir.path(),
+        "exports/b.jsonl.bz2",
+        b"BZh91AY&SY\x8f\x1a\x02\x00\n\xff\xfe\n\x00",
+    );
+    write(
+        dir.path(),
+        "exports/c.zip",
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00\n{\"trace_id\"\n",
+    );
+    write(
+        dir.path(),
+        "exports/d.jsonl.zst",
+        b"\x28\xb5\x2f\xfd\x04\x58\n\n\x01",
+    );
+    let exports = dir.path().join("exports");
+    let (code, records, stats, stderr) = scan(&[exports.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(records.len(), 1);
+    assert_eq!((n(&stats, "files"), n(&stats, "files_skipped")), (1, 3));
+    assert_eq!((n(&stats, "records"), n(&stats, "errors")), (1, 3));
+    for (file, how) in [
+        ("b.jsonl.bz2", "bzcat"),
+        ("c.zip", "unzip -p"),
+        ("d.jsonl.zst", "zstdcat"),
+    ] {
+        assert!(
+            stderr.contains(&format!("{file}: cannot open:")),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("`{how} FILE | cts-audit scan -`")),
+            "{stderr}"
+        );
+    }
+    assert_counts_add_up(&stats);
+
+    // Alone on stdin, nothing could be read: exit status 2.
+    cts_audit()
+        .args(["scan", "-q", "-"])
+        .write_stdin(&b"BZh91AY&SY\x8f\x1a"[..])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bzip2-compressed content"));
+}
