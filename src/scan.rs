@@ -162,8 +162,8 @@ impl std::fmt::Display for ScanError {
 pub struct Stats {
     /// Files read (digests not included).
     pub files: u64,
-    /// Files not read as traces: unreadable, empty, or a pipe, socket or
-    /// device met inside a directory.
+    /// Files not read as traces: unreadable, empty, compressed other than
+    /// with gzip, or a pipe, socket or device met inside a directory.
     pub files_skipped: u64,
     /// Integrity digest files recognised and skipped.
     pub digests_skipped: u64,
