@@ -117,12 +117,36 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
 /// Opens an input, decompressing gzip (several members allowed) when the
 /// content starts with its magic bytes, whatever the file is called. Plain
 /// input is read straight into the caller's buffers, without a second copy.
+/// A tar archive (a `.tar.gz` of an OBS download, say) is refused with an
+/// error that says to extract it.
 pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
-    if input.is_stdin() {
-        Ok(decompress(io::stdin())?.boxed())
+    let content = if input.is_stdin() {
+        decompress(io::stdin())?.boxed()
     } else {
-        Ok(decompress(File::open(&input.path)?)?.boxed())
+        decompress(File::open(&input.path)?)?.boxed()
+    };
+    refuse_tar(content)
+}
+
+/// Where a tar header keeps its magic, `ustar`.
+const TAR_MAGIC_AT: std::ops::Range<usize> = 257..262;
+
+/// Passes `content` on, unless it is a tar archive: its members' headers
+/// and padding would otherwise be read as lines of noise.
+fn refuse_tar(mut content: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut head = Vec::with_capacity(TAR_MAGIC_AT.end);
+    // A read error here (a gzip stream cut short) is met again, and reported
+    // with its place, when the content is read on.
+    let _ = (&mut content)
+        .take(TAR_MAGIC_AT.end as u64)
+        .read_to_end(&mut head);
+    if head.get(TAR_MAGIC_AT) == Some(b"ustar") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a tar archive: extract it first (`tar xf FILE`) and scan the folder",
+        ));
     }
+    Ok(Box::new(io::Cursor::new(head).chain(content)))
 }
 
 /// The sniffed first bytes put back in front of the rest of the reader.

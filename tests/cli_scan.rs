@@ -836,7 +836,7 @@ fn pipes_named_on_the_command_line_are_streamed_and_pipes_in_directories_reporte
 }
 
 #[test]
-fn other_compressions_are_refused_once_per_file_with_the_way_to_unpack_them() {
+fn other_compressions_and_tarballs_are_refused_once_per_file_with_the_way_to_unpack_them() {
     let dir = tempfile::tempdir().unwrap();
     let line = format!(
         "{}\n",
@@ -860,12 +860,25 @@ fn other_compressions_are_refused_once_per_file_with_the_way_to_unpack_them() {
         "exports/d.jsonl.zst",
         b"\x28\xb5\x2f\xfd\x04\x58\n\n\x01",
     );
+    // A tarball of an OBS download, plain and gzipped: a member's header
+    // (its name, then `ustar` at byte 257), then its content.
+    let mut tar = vec![0u8; 512];
+    tar[..19].copy_from_slice(b"CloudTraces/a.jsonl");
+    tar[257..265].copy_from_slice(b"ustar\x0000");
+    tar.extend_from_slice(line.as_bytes());
+    tar.resize(1024, 0);
+    write(dir.path(), "exports/e.tar", &tar);
+    write(dir.path(), "exports/f.tar.gz", &gzip(&tar));
     let exports = dir.path().join("exports");
     let (code, records, stats, stderr) = scan(&[exports.to_str().unwrap()], dir.path());
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(records.len(), 1);
-    assert_eq!((n(&stats, "files"), n(&stats, "files_skipped")), (1, 3));
-    assert_eq!((n(&stats, "records"), n(&stats, "errors")), (1, 3));
+    assert_eq!((n(&stats, "files"), n(&stats, "files_skipped")), (1, 5));
+    assert_eq!((n(&stats, "records"), n(&stats, "errors")), (1, 5));
+    for file in ["e.tar", "f.tar.gz"] {
+        let refused = format!("{file}: cannot open: a tar archive: extract it first");
+        assert!(stderr.contains(&refused), "{stderr}");
+    }
     for (file, how) in [
         ("b.jsonl.bz2", "bzcat"),
         ("c.zip", "unzip -p"),
