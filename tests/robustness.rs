@@ -178,6 +178,76 @@ fn assert_counts_add_up(stats: &cts_audit::scan::Stats) -> Result<(), TestCaseEr
     Ok(())
 }
 
+/// Applies byte edits to `text`: replace, drop or insert a byte, or cut the
+/// text short, each at a place taken modulo its length.
+fn damage(text: &mut Vec<u8>, edits: &[(usize, u8, u8)]) {
+    for &(at, byte, kind) in edits {
+        let at = at % (text.len() + 1);
+        match kind {
+            0 if at < text.len() => text[at] = byte,
+            1 if at < text.len() => {
+                text.remove(at);
+            }
+            2 => text.truncate(at),
+            _ => text.insert(at, byte),
+        }
+    }
+}
+
+/// Scans `bytes` written to a file named `name`, on two threads with the
+/// candidates in memory and on one thread with every candidate spilled;
+/// checks what holds for any input, however damaged, and returns the first
+/// scan's stats and problems.
+fn scan_both_ways(
+    name: &str,
+    bytes: &[u8],
+) -> Result<(cts_audit::scan::Stats, Vec<cts_audit::scan::ScanError>), TestCaseError> {
+    use cts_audit::catalog::Severity;
+    use cts_audit::scan::{scan, CollectSink, ScanOptions};
+    let dir = std::env::temp_dir().join(format!(
+        "cts-audit-damaged-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, bytes).unwrap();
+    let run = |threads: usize, held_memory: usize| {
+        let options = ScanOptions {
+            threads: Some(threads),
+            held_memory,
+            min_severity: Severity::None,
+            ..ScanOptions::default()
+        };
+        let mut sink = CollectSink::default();
+        let stats = scan(std::slice::from_ref(&file), &options, &mut sink);
+        (stats, sink)
+    };
+    let (stats, sink) = run(2, 32 << 20);
+    let (one_thread, one_thread_sink) = run(1, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert_counts_add_up(&stats)?;
+    let written = sink
+        .output
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64;
+    prop_assert_eq!(written, stats.emitted);
+    prop_assert_eq!(sink.problems.len() as u64, stats.errors);
+    prop_assert!(
+        sink.problems.iter().all(|p| p.file == file),
+        "{:?}",
+        sink.problems
+    );
+    prop_assert_eq!(&sink.output, &one_thread_sink.output);
+    prop_assert_eq!(
+        serde_json::to_value(&stats).unwrap(),
+        serde_json::to_value(&one_thread).unwrap()
+    );
+    Ok((stats, sink.problems))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -188,69 +258,72 @@ proptest! {
     /// rule candidates changes a byte of the output.
     #[test]
     fn damaged_exports_are_scanned_whole_and_account_for_every_line(
-        edits in prop::collection::vec((0usize..64, 0usize..4096, any::<u8>(), 0u8..4), 0..16),
+        edits in prop::collection::vec((0usize..64, (0usize..4096, any::<u8>(), 0u8..4)), 0..16),
         repeat in 1usize..6,
     ) {
-        use cts_audit::catalog::Severity;
-        use cts_audit::scan::{scan, CollectSink, ScanOptions};
-        let base = export_lines();
         // The first line stays whole, so the file is still told as JSON lines.
-        let mut lines: Vec<Vec<u8>> = std::iter::repeat_n(base.clone(), repeat)
+        let mut lines: Vec<Vec<u8>> = std::iter::repeat_n(export_lines(), repeat)
             .flatten()
             .map(String::into_bytes)
             .collect();
         let editable = lines.len() - 1;
-        for (line, at, byte, kind) in edits {
-            let line = &mut lines[1 + line % editable];
-            let at = at % (line.len() + 1);
-            match kind {
-                0 if at < line.len() => line[at] = byte,
-                1 if at < line.len() => { line.remove(at); }
-                2 => line.truncate(at),
-                _ => line.insert(at, byte),
-            }
+        for (line, edit) in edits {
+            damage(&mut lines[1 + line % editable], &[edit]);
         }
         let text = lines.join(&b'\n');
         let non_blank = text.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count() as u64;
 
-        let dir = std::env::temp_dir().join(format!(
-            "cts-audit-damaged-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("export.jsonl");
-        std::fs::write(&file, &text).unwrap();
-        let run = |threads: usize, held_memory: usize| {
-            let options = ScanOptions {
-                threads: Some(threads),
-                held_memory,
-                min_severity: Severity::None,
-                ..ScanOptions::default()
-            };
-            let mut sink = CollectSink::default();
-            let stats = scan(std::slice::from_ref(&file), &options, &mut sink);
-            (stats, sink)
-        };
-        let (stats, sink) = run(2, 32 << 20);
-        let (one_thread, one_thread_sink) = run(1, 0);
-        std::fs::remove_dir_all(&dir).unwrap();
-
-        assert_counts_add_up(&stats)?;
+        let (stats, problems) = scan_both_ways("export.jsonl", &text)?;
         prop_assert_eq!(stats.records + stats.record_errors, non_blank);
         prop_assert_eq!(stats.files, 1);
-        let written = sink.output.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64;
-        prop_assert_eq!(written, stats.emitted);
-        prop_assert_eq!(sink.problems.len() as u64, stats.errors);
-        for problem in &sink.problems {
-            // Every problem names the file, and a damaged line its number.
-            prop_assert_eq!(&problem.file, &file);
+        for problem in &problems {
+            // A damaged line is named by its number.
             prop_assert!(problem.location.as_deref().is_some_and(|l| l.starts_with("line ")), "{:?}", problem);
         }
-        prop_assert_eq!(&sink.output, &one_thread_sink.output);
-        prop_assert_eq!(
-            serde_json::to_value(&stats).unwrap(),
-            serde_json::to_value(&one_thread).unwrap()
-        );
+    }
+
+    /// The same records as an OBS transfer file (a gzipped JSON array),
+    /// damaged inside the array or cut short in the gzip stream: nothing
+    /// panics, the counts add up, and the output does not depend on the
+    /// thread count or on spilling.
+    #[test]
+    fn damaged_transfer_files_are_scanned_whole(
+        text_edits in prop::collection::vec((0usize..16384, any::<u8>(), 0u8..4), 0..12),
+        gzip_cut in prop::option::of(0usize..4096),
+        pretty in any::<bool>(),
+    ) {
+        use flate2::{write::GzEncoder, Compression};
+        use std::io::Write;
+        let records: Vec<serde_json::Value> = export_lines()
+            .iter()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let mut text = if pretty {
+            serde_json::to_vec_pretty(&records).unwrap()
+        } else {
+            serde_json::to_vec(&records).unwrap()
+        };
+        // The opening bracket stays, so the file is still told as an array.
+        let mut body = text.split_off(1);
+        damage(&mut body, &text_edits);
+        text.append(&mut body);
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(&text).unwrap();
+        let mut gz = encoder.finish().unwrap();
+        if let Some(cut) = gzip_cut {
+            gz.truncate(10 + cut % gz.len().saturating_sub(10).max(1));
+        }
+
+        let (stats, _) = scan_both_ways("cts_CloudTrace_ap-southeast-1_2024-06-19T06-25-00Z_47b9d51830deff47.json.gz", &gz)?;
+        prop_assert_eq!(stats.files + stats.files_skipped, 1);
+        if text_edits.is_empty() {
+            // Undamaged, every record is read; cut short, at most those
+            // are, and the cut is reported.
+            prop_assert!(stats.records <= records.len() as u64);
+            match gzip_cut {
+                None => prop_assert_eq!((stats.records, stats.errors), (records.len() as u64, 0)),
+                Some(_) => prop_assert!(stats.errors >= 1),
+            }
+        }
     }
 }
