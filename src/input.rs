@@ -599,7 +599,7 @@ impl<R: Read> UnitReader<R> {
                 spare,
             );
             self.buf = rest;
-            self.done = self.eof;
+            self.done = self.eof || cutter.stopped();
             match unit {
                 Some(unit) => {
                     self.consumed += unit.bytes.len() as u64;
@@ -653,6 +653,12 @@ enum Cutter {
 }
 
 impl Cutter {
+    /// True once the input can be read no further (bytes after an array
+    /// that are not another array).
+    fn stopped(&self) -> bool {
+        matches!(self, Cutter::Array(scanner) if scanner.stopped)
+    }
+
     /// Splits `buf` into a unit of whole records and the remainder. At end of
     /// input, a trailing partial record is reported as a problem.
     fn cut(
@@ -687,12 +693,15 @@ impl Cutter {
             Cutter::Array(scanner) => {
                 let first_index = scanner.next_index;
                 let (ranges, end) = scanner.scan(buf);
+                // Bytes that are neither an element nor another array end
+                // the input here: reported once, the elements before kept.
+                let eof = eof || scanner.garbage.is_some();
                 if ranges.is_empty() && !eof {
                     // No whole element yet: the scanner's offsets still
                     // point into this buffer, so keep it and read on.
                     return (None, std::mem::take(buf));
                 }
-                if eof && !scanner.closed {
+                if eof && scanner.opened {
                     let trailing = &buf[end..];
                     if trailing
                         .iter()
@@ -708,11 +717,15 @@ impl Cutter {
                             message: "the JSON array is not closed (truncated file?)".into(),
                         });
                     }
-                } else if eof && scanner.garbage_after_close(&buf[end..]) {
+                } else if let Some(at) = scanner.garbage.take() {
                     problems.push(ReadProblem {
                         location: None,
-                        message: "unexpected bytes after the closing ']'".into(),
+                        message: format!(
+                            "unexpected bytes at byte {at}, after the closing ']': \
+                             the rest is not read"
+                        ),
                     });
+                    scanner.stopped = true;
                 }
                 let rest = if eof {
                     Vec::new()
@@ -753,14 +766,14 @@ fn split_into(buf: &mut Vec<u8>, end: usize, spare: &mut dyn FnMut() -> Vec<u8>)
 }
 
 /// Finds the top-level elements of a JSON array in a stream of bytes,
-/// tracking strings, escapes and nesting depth. It does not validate: each
-/// element is parsed (and its errors reported) on its own.
+/// tracking strings, escapes and nesting depth. Arrays may follow one
+/// another (`zcat *.json.gz > all.json`), and their elements are numbered on
+/// across them. It does not validate: each element is parsed (and its
+/// errors reported) on its own.
 #[derive(Default, Debug)]
 struct ArrayScanner {
-    /// Inside the outer array (its `[` seen).
+    /// Inside an array (its `[` seen, its `]` not yet).
     opened: bool,
-    /// The outer array's `]` seen.
-    closed: bool,
     depth: u32,
     in_string: bool,
     escaped: bool,
@@ -770,6 +783,13 @@ struct ArrayScanner {
     position: usize,
     /// 1-based number of the next element.
     next_index: u64,
+    /// Bytes consumed before the buffer, for messages.
+    consumed: u64,
+    /// Where bytes that are neither white space nor a new array were met
+    /// after an array, in the file; set until reported.
+    garbage: Option<u64>,
+    /// Nothing more is read after the garbage.
+    stopped: bool,
 }
 
 impl ArrayScanner {
@@ -779,7 +799,7 @@ impl ArrayScanner {
         let mut ranges = Vec::new();
         let mut last_end = self.element_start.unwrap_or(self.position);
         let mut i = self.position;
-        while i < buf.len() && !self.closed {
+        while i < buf.len() && !self.stopped && self.garbage.is_none() {
             let b = buf[i];
             if self.in_string {
                 if self.escaped {
@@ -799,11 +819,23 @@ impl ArrayScanner {
                 i += 1;
                 continue;
             }
-            match b {
-                b'[' if !self.opened => {
-                    self.opened = true;
-                    last_end = i + 1;
+            if !self.opened {
+                // Between arrays: white space, or the next array.
+                match b {
+                    b'[' => {
+                        self.opened = true;
+                        last_end = i + 1;
+                    }
+                    b if b.is_ascii_whitespace() => {}
+                    _ => {
+                        self.garbage = Some(self.consumed + i as u64);
+                        break;
+                    }
                 }
+                i += 1;
+                continue;
+            }
+            match b {
                 b'"' => {
                     self.in_string = true;
                     self.element_start.get_or_insert(i);
@@ -817,7 +849,7 @@ impl ArrayScanner {
                 }
                 b']' => {
                     self.close_element(i, &mut ranges);
-                    self.closed = true;
+                    self.opened = false;
                     last_end = i + 1;
                 }
                 b',' if self.depth == 0 => {
@@ -844,14 +876,11 @@ impl ArrayScanner {
 
     /// After a cut at `end`, offsets become relative to the remainder.
     fn rebase(&mut self, end: usize) {
+        self.consumed += end as u64;
         self.position -= end;
         if let Some(start) = self.element_start.as_mut() {
             *start -= end;
         }
-    }
-
-    fn garbage_after_close(&self, rest: &[u8]) -> bool {
-        self.closed && rest.iter().any(|b| !b.is_ascii_whitespace())
     }
 }
 
@@ -897,6 +926,36 @@ mod tests {
     fn a_truncated_array_keeps_its_whole_elements() {
         let (units, problems) = units(br#"[{"a":1},{"b":2},{"c":"#);
         assert_eq!(elements(&units[0]), [r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(problems[0].location.as_deref(), Some("record 3"));
+    }
+
+    #[test]
+    fn arrays_that_follow_one_another_are_all_read() {
+        // `zcat *.json.gz > all.json`: transfer files end without a newline.
+        let (joined, problems) = units(b"[{\"a\":1},{\"b\":2}][{\"c\":3}]\n[ {\"d\":4} ]\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        let all: Vec<&str> = joined.iter().flat_map(elements).collect();
+        assert_eq!(
+            all,
+            [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#, r#"{"d":4}"#]
+        );
+
+        // Anything else after an array ends the input, once reported.
+        let (junk_units, problems) = units(b"[{\"a\":1}] trailing junk [{\"b\":2}]");
+        assert_eq!(junk_units.len(), 1);
+        assert_eq!(elements(&junk_units[0]), [r#"{"a":1}"#]);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            problems[0]
+                .message
+                .contains("at byte 10, after the closing ']'"),
+            "{problems:?}"
+        );
+
+        // A second array cut short keeps its whole elements.
+        let (cut_units, problems) = units(b"[{\"a\":1}]\n[{\"b\":2},{\"c\"");
+        let all: Vec<&str> = cut_units.iter().flat_map(elements).collect();
+        assert_eq!(all, [r#"{"a":1}"#, r#"{"b":2}"#]);
         assert_eq!(problems[0].location.as_deref(), Some("record 3"));
     }
 

@@ -268,12 +268,37 @@ fn visit_slice(
     }
 }
 
-/// One JSON value: a trace, or a page or event that wraps traces.
+/// Pages, events and arrays nest at most this deep (an LTS line holding an
+/// event holding a trace is two); deeper is damage, and walking it would
+/// exhaust the stack.
+pub const MAX_NESTING: u32 = 8;
+
+/// One JSON value: a trace, a page or event that wraps traces, or an array
+/// of any of these (one compact OBS transfer file per line, say).
 pub fn visit_value<V: Visitor>(text: &str, location: Location, visitor: &mut V) {
-    if V::FULL {
+    visit_nested(text, location, 0, visitor);
+}
+
+fn visit_nested<V: Visitor>(text: &str, location: Location, depth: u32, visitor: &mut V) {
+    if depth > MAX_NESTING {
+        return visitor.problem(
+            location,
+            format!("traces nested more than {MAX_NESTING} deep in pages, events or arrays"),
+        );
+    }
+    if text.starts_with('[') {
+        match serde_json::from_str::<Vec<&RawValue>>(text) {
+            Ok(values) => {
+                for (k, raw) in values.iter().enumerate() {
+                    visit_nested(raw.get(), location.nested(k as u64 + 1), depth + 1, visitor);
+                }
+            }
+            Err(err) => visitor.problem(location, format!("invalid JSON array: {err}")),
+        }
+    } else if V::FULL {
         match Trace::from_str(text) {
             Ok(trace) => {
-                if unwrap(&trace, location, visitor) {
+                if unwrap(&trace, location, depth, visitor) {
                     visitor.trace(&trace, location);
                 }
             }
@@ -282,7 +307,7 @@ pub fn visit_value<V: Visitor>(text: &str, location: Location, visitor: &mut V) 
     } else {
         match TraceHead::from_str(text) {
             Ok(head) => {
-                if unwrap(&head, location, visitor) {
+                if unwrap(&head, location, depth, visitor) {
                     visitor.head(&head, text, location);
                 }
             }
@@ -295,15 +320,16 @@ pub fn visit_value<V: Visitor>(text: &str, location: Location, visitor: &mut V) 
 fn unwrap<'a, V: Visitor>(
     value: &impl TraceFields<'a>,
     location: Location,
+    depth: u32,
     visitor: &mut V,
 ) -> bool {
     if let Some(traces) = value.page() {
         for (k, raw) in traces.iter().enumerate() {
-            visit_value(raw.get(), location.nested(k as u64 + 1), visitor);
+            visit_nested(raw.get(), location.nested(k as u64 + 1), depth + 1, visitor);
         }
         false
     } else if let Some(inner) = value.event() {
-        visit_value(inner.get(), location, visitor);
+        visit_nested(inner.get(), location, depth + 1, visitor);
         false
     } else if value.is_digest() {
         visitor.digest();

@@ -903,3 +903,69 @@ fn other_compressions_and_tarballs_are_refused_once_per_file_with_the_way_to_unp
         .code(2)
         .stderr(predicate::str::contains("bzip2-compressed content"));
 }
+
+#[test]
+fn joined_transfer_files_array_lines_and_deep_nesting() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = |i: u32| {
+        trace(
+            &uuid(i),
+            "payOrder",
+            "cloudresouce",
+            1_718_779_931_170 + i64::from(i),
+        )
+    };
+    // `zcat */*.json.gz > all.json`: OBS transfer files end without a
+    // newline, so the arrays touch; numbering goes on across them.
+    let joined = format!(
+        "{}{}\n",
+        serde_json::to_string(&[t(1), t(2)]).unwrap(),
+        serde_json::to_string(&[t(3)]).unwrap()
+    );
+    write(dir.path(), "all.json", joined.as_bytes());
+    // JSON lines where one line is a whole compact transfer file.
+    let lines = format!(
+        "{}\n{}\n",
+        t(4),
+        serde_json::to_string(&[t(5), t(6)]).unwrap()
+    );
+    write(dir.path(), "lines.jsonl", lines.as_bytes());
+    // Events inside events, 100 000 deep: reported, not a crash.
+    let deep = format!(
+        "{}{}{}\n{}\n",
+        "{\"cts\":".repeat(100_000),
+        t(7),
+        "}".repeat(100_000),
+        t(8)
+    );
+    write(dir.path(), "deep.jsonl", deep.as_bytes());
+
+    let (code, records, stats, stderr) = scan(&["--all", dir.path().to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let sources: Vec<&str> = records
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    let name = |file: &str, at: &str| format!("{}{at}", dir.path().join(file).display());
+    for expected in [
+        name("all.json", "#1"),
+        name("all.json", "#2"),
+        name("all.json", "#3"),
+        name("lines.jsonl", ":1"),
+        name("lines.jsonl", "#2.1"),
+        name("lines.jsonl", "#2.2"),
+        name("deep.jsonl", ":2"),
+    ] {
+        assert!(
+            sources.contains(&expected.as_str()),
+            "{expected} not in {sources:?}"
+        );
+    }
+    assert_eq!(n(&stats, "records"), 7);
+    assert_eq!(n(&stats, "record_errors"), 1);
+    assert!(
+        stderr.contains("deep.jsonl: line 1: traces nested more than 8 deep"),
+        "{stderr}"
+    );
+    assert_counts_add_up(&stats);
+}
