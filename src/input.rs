@@ -143,7 +143,7 @@ fn refuse_tar(mut content: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Se
     if head.get(TAR_MAGIC_AT) == Some(b"ustar") {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            "a tar archive: extract it first (`tar xf FILE`) and scan the folder",
+            "a tar archive, which is not read: extract it first (`tar xf FILE`) and scan the folder",
         ));
     }
     Ok(Box::new(io::Cursor::new(head).chain(content)))
@@ -183,8 +183,8 @@ impl<R: Read> Read for Decompressed<R> {
 }
 
 /// Sniffs gzip's magic bytes at the start of `raw` and decodes it if so.
-/// Other compressed or archive formats (bzip2, xz, zstd, zip, 7-Zip) are
-/// refused with an error that says how to unpack them.
+/// Other compressed or archive formats (bzip2, xz, zstd, zip, 7-Zip) and
+/// UTF-16 text are refused with an error that says how to unpack them.
 ///
 /// ```
 /// use std::io::Read;
@@ -205,17 +205,12 @@ pub fn decompress<R: Read>(mut raw: R) -> io::Result<Decompressed<R>> {
             Err(err) => return Err(err),
         }
     }
-    if let Some((_, name, tool)) = OTHER_COMPRESSIONS
-        .iter()
-        .find(|(magic, _, _)| head.starts_with(magic))
+    if let Some((_, what, todo, tool)) = REFUSED.iter().find(|(magic, ..)| head.starts_with(magic))
     {
         // Read as text, it would be a warning for every "line" of noise.
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "{name}-compressed content, and only gzip is decompressed: \
-                 decompress it first (`{tool} FILE | cts-audit scan -`)"
-            ),
+            format!("{what}, which is not read: {todo} first (`{tool} FILE | cts-audit scan -`)"),
         ));
     }
     let is_gzip = head.starts_with(&[0x1f, 0x8b]);
@@ -229,18 +224,46 @@ pub fn decompress<R: Read>(mut raw: R) -> io::Result<Decompressed<R>> {
     }
 }
 
-/// Enough bytes to tell every format below by its magic number.
+/// Enough bytes to tell every refused content below by its first bytes.
 const SNIFF_BYTES: usize = 6;
 
-/// Compressed and archive formats that are refused, with their magic
-/// numbers and the tool that unpacks each to stdout. No JSON or CSV export
-/// starts with these bytes.
-const OTHER_COMPRESSIONS: &[(&[u8], &str, &str)] = &[
-    (b"BZh", "bzip2", "bzcat"),
-    (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz", "xzcat"),
-    (&[0x28, 0xb5, 0x2f, 0xfd], "zstd", "zstdcat"),
-    (b"PK\x03\x04", "zip", "unzip -p"),
-    (&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c], "7-Zip", "7z x -so"),
+/// Content that is refused, by its first bytes: other compressions and
+/// archives, and UTF-16 text (a console export saved by a spreadsheet),
+/// each with the tool that turns it into what is read. No JSON or CSV
+/// export in UTF-8 starts with these bytes.
+const REFUSED: &[(&[u8], &str, &str, &str)] = &[
+    (b"BZh", "bzip2-compressed content", "decompress it", "bzcat"),
+    (
+        &[0xfd, b'7', b'z', b'X', b'Z', 0x00],
+        "xz-compressed content",
+        "decompress it",
+        "xzcat",
+    ),
+    (
+        &[0x28, 0xb5, 0x2f, 0xfd],
+        "zstd-compressed content",
+        "decompress it",
+        "zstdcat",
+    ),
+    (b"PK\x03\x04", "a zip archive", "extract it", "unzip -p"),
+    (
+        &[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c],
+        "a 7-Zip archive",
+        "extract it",
+        "7z x -so",
+    ),
+    (
+        &[0xff, 0xfe],
+        "UTF-16 text",
+        "convert it to UTF-8",
+        "iconv -f UTF-16 -t UTF-8",
+    ),
+    (
+        &[0xfe, 0xff],
+        "UTF-16 text",
+        "convert it to UTF-8",
+        "iconv -f UTF-16 -t UTF-8",
+    ),
 ];
 
 /// How the records of a file are laid out.

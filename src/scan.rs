@@ -163,8 +163,8 @@ pub struct Stats {
     /// Files read (digests not included).
     pub files: u64,
     /// Files not read as traces: unreadable, empty, compressed other than
-    /// with gzip, a tar archive, or a pipe, socket or device met inside a
-    /// directory.
+    /// with gzip, a tar archive, UTF-16 text, or a pipe, socket or device
+    /// met inside a directory.
     pub files_skipped: u64,
     /// Integrity digest files recognised and skipped.
     pub digests_skipped: u64,

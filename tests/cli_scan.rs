@@ -836,7 +836,7 @@ fn pipes_named_on_the_command_line_are_streamed_and_pipes_in_directories_reporte
 }
 
 #[test]
-fn other_compressions_and_tarballs_are_refused_once_per_file_with_the_way_to_unpack_them() {
+fn other_compressions_tarballs_and_utf16_are_refused_once_per_file_with_the_way_to_unpack_them() {
     let dir = tempfile::tempdir().unwrap();
     let line = format!(
         "{}\n",
@@ -869,14 +869,31 @@ fn other_compressions_and_tarballs_are_refused_once_per_file_with_the_way_to_unp
     tar.resize(1024, 0);
     write(dir.path(), "exports/e.tar", &tar);
     write(dir.path(), "exports/f.tar.gz", &gzip(&tar));
+    // A console export saved by a spreadsheet as "Unicode text".
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(
+            "Trace Name,Trace Source\r\npayOrder,CBC\r\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    write(dir.path(), "exports/g.csv", &utf16);
     let exports = dir.path().join("exports");
     let (code, records, stats, stderr) = scan(&[exports.to_str().unwrap()], dir.path());
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(records.len(), 1);
-    assert_eq!((n(&stats, "files"), n(&stats, "files_skipped")), (1, 5));
-    assert_eq!((n(&stats, "records"), n(&stats, "errors")), (1, 5));
+    assert_eq!((n(&stats, "files"), n(&stats, "files_skipped")), (1, 6));
+    assert_eq!((n(&stats, "records"), n(&stats, "errors")), (1, 6));
+    assert!(
+        stderr.contains(
+            "g.csv: cannot open: UTF-16 text, which is not read: convert it to UTF-8 first"
+        ),
+        "{stderr}"
+    );
     for file in ["e.tar", "f.tar.gz"] {
-        let refused = format!("{file}: cannot open: a tar archive: extract it first");
+        let refused =
+            format!("{file}: cannot open: a tar archive, which is not read: extract it first");
         assert!(stderr.contains(&refused), "{stderr}");
     }
     for (file, how) in [
