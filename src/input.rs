@@ -308,7 +308,9 @@ impl Container {
                     Some(Container::Document)
                 }
             }
-            _ if memchr::memchr(b'\n', text).is_some_and(|end| is_csv_header(&text[..end])) => {
+            _ if memchr::memchr(b'\n', text)
+                .is_some_and(|end| csv_delimiter(&text[..end]).is_some()) =>
+            {
                 Some(Container::Csv)
             }
             // Anything else is not JSON we know; let the line reader report it.
@@ -375,18 +377,33 @@ pub fn csv_column(header: &str) -> Option<&'static str> {
 }
 
 /// A CSV header line names the trace and at least one more trace field.
-fn is_csv_header(line: &[u8]) -> bool {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(line);
-    let Some(Ok(header)) = reader.byte_records().next() else {
-        return false;
-    };
-    let fields: Vec<_> = header
-        .iter()
-        .filter_map(|cell| std::str::from_utf8(cell).ok().and_then(csv_column))
-        .collect();
-    fields.contains(&"trace_name") && fields.len() >= 2
+/// The delimiter under which `header` (a table's first line) names trace
+/// fields ([`csv_column`]): `Trace Name` and at least one more. Commas
+/// first; a spreadsheet set to a European locale writes semicolons, and a
+/// "text" export tabs.
+///
+/// ```
+/// use cts_audit::input::csv_delimiter;
+/// assert_eq!(csv_delimiter(b"Trace Name,Trace Source"), Some(b','));
+/// assert_eq!(csv_delimiter(b"Trace Name;Resource Type;Operator"), Some(b';'));
+/// assert_eq!(csv_delimiter(b"Trace Name\tTrace Status"), Some(b'\t'));
+/// assert_eq!(csv_delimiter(b"name,age"), None);
+/// ```
+pub fn csv_delimiter(header: &[u8]) -> Option<u8> {
+    [b',', b';', b'\t'].into_iter().find(|&delimiter| {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(delimiter)
+            .from_reader(header);
+        let Some(Ok(cells)) = reader.byte_records().next() else {
+            return false;
+        };
+        let fields: Vec<_> = cells
+            .iter()
+            .filter_map(|cell| std::str::from_utf8(cell).ok().and_then(csv_column))
+            .collect();
+        fields.contains(&"trace_name") && fields.len() >= 2
+    })
 }
 
 /// Drops a UTF-8 byte-order mark.

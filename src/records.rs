@@ -3,7 +3,7 @@
 //! pages and FunctionGraph events unwrapped wherever they appear. The scan
 //! and the stream API both walk records this way.
 
-use crate::input::{csv_column, Layout, Unit};
+use crate::input::{csv_column, csv_delimiter, Layout, Unit};
 use crate::trace::{Trace, TraceFields, TraceHead};
 use serde_json::value::RawValue;
 use std::path::Path;
@@ -124,7 +124,11 @@ pub fn visit_unit<V: Visitor>(unit: &Unit, visitor: &mut V) {
 /// the fields its header names ([`csv_column`]) and then goes the way of
 /// every other record, reported by its line in the file.
 fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
-    let mut reader = csv::ReaderBuilder::new().from_reader(bytes);
+    let header = &bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())];
+    let delimiter = csv_delimiter(header).unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(bytes);
     let columns: Vec<Option<&'static str>> = match reader.byte_headers() {
         Ok(headers) => headers
             .iter()

@@ -986,3 +986,88 @@ fn joined_transfer_files_array_lines_and_deep_nesting() {
     );
     assert_counts_add_up(&stats);
 }
+
+#[test]
+fn semicolon_and_tab_separated_exports_read_as_the_comma_one() {
+    // The console's export re-saved by a spreadsheet in a European locale
+    // (semicolons) or as text (tabs): the same rows, the same verdicts.
+    let rows = [
+        vec![
+            "Trace Name",
+            "Resource Type",
+            "Trace Source",
+            "Resource Name",
+            "Trace Status",
+            "Operator",
+            "Operation Time",
+        ],
+        vec![
+            "unsubscribeResource",
+            "cloudresouce",
+            "CBC",
+            "ecs; prod",
+            "Normal",
+            "alice",
+            "Nov 16, 2023 10:54:04 GMT+08:00",
+        ],
+        vec![
+            "bindCard",
+            "order",
+            "CBC",
+            "card\tending 4242",
+            "Warning",
+            "alice",
+            "Nov 16, 2023 10:58:41 GMT+08:00",
+        ],
+        vec![
+            "createVolume",
+            "evs",
+            "EVS",
+            "data-disk",
+            "Normal",
+            "carol",
+            "1700103909000",
+        ],
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut verdicts = Vec::new();
+    for (name, delimiter) in [
+        ("comma.csv", b','),
+        ("semicolon.csv", b';'),
+        ("tab.tsv", b'\t'),
+    ] {
+        let mut text = Vec::new();
+        let mut writer = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .from_writer(&mut text);
+        for row in &rows {
+            writer.write_record(row).unwrap();
+        }
+        drop(writer);
+        let path = dir.path().join(name);
+        std::fs::write(&path, &text).unwrap();
+        let (code, mut records, stats, stderr) =
+            scan(&["--all", path.to_str().unwrap()], dir.path());
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(
+            (n(&stats, "records"), n(&stats, "errors")),
+            (3, 0),
+            "{name}: {stats}"
+        );
+        for record in &mut records {
+            record.as_object_mut().unwrap().remove("source");
+        }
+        verdicts.push(records);
+    }
+    let named = |name: &str| {
+        verdicts[0]
+            .iter()
+            .find(|r| r["trace_name"] == name)
+            .unwrap()
+    };
+    assert_eq!(named("unsubscribeResource")["resource_name"], "ecs; prod");
+    assert_eq!(named("bindCard")["resource_name"], "card\tending 4242");
+    assert_eq!(named("bindCard")["rating"], "warning");
+    assert_eq!(verdicts[0], verdicts[1]);
+    assert_eq!(verdicts[0], verdicts[2]);
+}
