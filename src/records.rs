@@ -1,7 +1,8 @@
 //! Walking the records of a [`Unit`]: one per line, per array element, per
 //! JSON value of a document, or per row of a CSV table, with ListTraces
-//! pages and FunctionGraph events unwrapped wherever they appear. The scan
-//! and the stream API both walk records this way.
+//! pages, FunctionGraph events and arrays of traces unwrapped wherever they
+//! appear (at most [`MAX_NESTING`] deep). The scan and the stream API both
+//! walk records this way.
 
 use crate::input::{csv_column, csv_delimiter, Layout, Unit};
 use crate::trace::{Trace, TraceFields, TraceHead};
