@@ -1071,3 +1071,45 @@ fn semicolon_and_tab_separated_exports_read_as_the_comma_one() {
     assert_eq!(verdicts[0], verdicts[1]);
     assert_eq!(verdicts[0], verdicts[2]);
 }
+
+#[test]
+fn a_table_longer_than_its_held_rows_streams_one_line_per_record() {
+    // More flagged records than the table lays out at once (10 000): the
+    // rest stream in the same columns, one line each, none lost.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for i in 0..12_000u32 {
+        let mut record = trace(
+            &uuid(i),
+            "payOrder",
+            "cloudresouce",
+            1_718_779_931_170 + i64::from(i),
+        );
+        // A line break in a cell must not break a streamed row.
+        record["user"] = format!("{{\"name\":\"alice\\nline {i}\"}}").into();
+        lines.push_str(&format!("{record}\n"));
+    }
+    write(dir.path(), "many.jsonl", lines.as_bytes());
+    let out = cts_audit()
+        .args(["scan", "-q"])
+        .arg(dir.path().join("many.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 12_000 + 2, "{}", &text[..500]);
+    assert!(rows[0].starts_with(" TIME "));
+    assert_eq!(rows.last(), Some(&"12000 records"));
+    assert!(rows[1..=12_000]
+        .iter()
+        .all(|row| row.contains(" payOrder ") && row.contains("many.jsonl:")));
+    assert!(
+        rows[12_000].contains("alice line 11999"),
+        "{}",
+        rows[12_000]
+    );
+    // The streamed rows keep the held rows' columns.
+    let severity_at = |row: &str| row.find(" medium ");
+    assert_eq!(severity_at(rows[1]), severity_at(rows[12_000]));
+}

@@ -239,6 +239,12 @@ struct CliSink<W: Write> {
     out: W,
     format: ScanFormat,
     first: bool,
+    /// `--format table`: the rows, held while they are few.
+    table: table::RowsTable,
+    /// Rendered CSV rows not yet in `table`, read back a batch at a time
+    /// (a CSV reader costs far more to build than a row to read).
+    table_batch: Vec<u8>,
+    /// `--format summary`: the rendered CSV rows, all of them.
     table_rows: Vec<u8>,
     fail_on: Option<Severity>,
     failed_on: bool,
@@ -248,6 +254,28 @@ struct CliSink<W: Write> {
 }
 
 impl<W: Write> CliSink<W> {
+    /// Moves the batched rows into the table, which writes them once it
+    /// streams.
+    fn flush_table_batch(&mut self) {
+        let batch = std::mem::take(&mut self.table_batch);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(batch.as_slice());
+        let columns = table_columns();
+        for record in reader.records() {
+            let Ok(record) = record else { continue };
+            let row = columns
+                .iter()
+                .map(|&i| i.and_then(|i| record.get(i)).unwrap_or("").to_owned())
+                .collect();
+            if let Err(err) = self.table.push(&mut self.out, row) {
+                self.error.get_or_insert(err);
+            }
+        }
+        self.table_batch = batch;
+        self.table_batch.clear();
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         if self.error.is_none() {
             if let Err(err) = self.out.write_all(bytes) {
@@ -270,7 +298,12 @@ impl<W: Write> Sink for CliSink<W> {
                 self.write(separator);
                 self.write(rendered.strip_suffix(b"\n").unwrap_or(rendered));
             }
-            ScanFormat::Table => self.table_rows.extend_from_slice(rendered),
+            ScanFormat::Table => {
+                self.table_batch.extend_from_slice(rendered);
+                if self.table_batch.len() >= TABLE_BATCH_BYTES {
+                    self.flush_table_batch();
+                }
+            }
             #[cfg(feature = "summary")]
             ScanFormat::Summary => self.table_rows.extend_from_slice(rendered),
         }
@@ -373,6 +406,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         out: io::BufWriter::with_capacity(1 << 20, stdout.lock()),
         format: args.format,
         first: true,
+        table: table::RowsTable::new(&TABLE_COLUMNS, TABLE_ROWS_HELD),
+        table_batch: Vec::new(),
         table_rows: Vec::new(),
         fail_on: args.fail_on,
         failed_on: false,
@@ -390,9 +425,13 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     match args.format {
         ScanFormat::Json => sink.write(if sink.first { b"[]\n" } else { b"\n]\n" }),
         ScanFormat::Table => {
-            let rows = std::mem::take(&mut sink.table_rows);
+            sink.flush_table_batch();
+            let table = std::mem::replace(&mut sink.table, table::RowsTable::new(&[], 1));
             let mut buffer = Vec::new();
-            write_table(&mut buffer, &rows)?;
+            match table.finish(&mut buffer)? {
+                0 => writeln!(buffer, "no records at or above the severity floor")?,
+                count => writeln!(buffer, "{count} records")?,
+            }
             sink.write(&buffer);
         }
         #[cfg(feature = "summary")]
@@ -456,41 +495,30 @@ fn summary_line(stats: &Stats, seconds: f64) -> String {
     )
 }
 
-/// The table shows the columns a person reads first; the CSV rows rendered
-/// by the workers are read back in.
-fn write_table(out: &mut Vec<u8>, csv_rows: &[u8]) -> Result<()> {
-    let columns = [
-        "time",
-        "severity",
-        "trace_name",
-        "category",
-        "user",
-        "source_ip",
-        "error_code",
-        "rules",
-        "source",
-    ];
-    let index: Vec<usize> = columns
-        .iter()
-        .filter_map(|c| report::CSV_HEADER.iter().position(|h| h == c))
-        .collect();
-    let mut table = table::new(&columns);
-    let mut count = 0;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(csv_rows);
-    for row in reader.records() {
-        let row = row.context("re-reading rendered rows")?;
-        table.add_row(index.iter().map(|&i| row.get(i).unwrap_or("")));
-        count += 1;
-    }
-    if count == 0 {
-        writeln!(out, "no records at or above the severity floor")?;
-    } else {
-        table::write(out, &table)?;
-        writeln!(out, "{count} records")?;
-    }
-    Ok(())
+/// The columns of `--format table`: the ones a person reads first.
+const TABLE_COLUMNS: [&str; 9] = [
+    "time",
+    "severity",
+    "trace_name",
+    "category",
+    "user",
+    "source_ip",
+    "error_code",
+    "rules",
+    "source",
+];
+
+/// Rows a table is laid out from before it streams (see
+/// [`table::RowsTable`]): every row of a usual scan, while `--all` over a
+/// large export stays within a few MB.
+const TABLE_ROWS_HELD: usize = 10_000;
+
+/// Rendered rows read back at once: the reader is built once per batch.
+const TABLE_BATCH_BYTES: usize = 1 << 20;
+
+/// Where each of [`TABLE_COLUMNS`] is in the CSV rows the workers render.
+fn table_columns() -> [Option<usize>; TABLE_COLUMNS.len()] {
+    TABLE_COLUMNS.map(|column| report::CSV_HEADER.iter().position(|h| *h == column))
 }
 
 /// Groups the emitted records with polars and renders the table; writes it
