@@ -376,7 +376,6 @@ pub fn csv_column(header: &str) -> Option<&'static str> {
     })
 }
 
-/// A CSV header line names the trace and at least one more trace field.
 /// The delimiter under which `header` (a table's first line) names trace
 /// fields ([`csv_column`]): `Trace Name` and at least one more. Commas
 /// first; a spreadsheet set to a European locale writes semicolons, and a

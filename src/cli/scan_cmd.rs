@@ -263,7 +263,17 @@ impl<W: Write> CliSink<W> {
             .from_reader(batch.as_slice());
         let columns = table_columns();
         for record in reader.records() {
-            let Ok(record) = record else { continue };
+            // The workers rendered these rows; one that does not read back
+            // is a bug, reported rather than dropped from the count.
+            let record = match record {
+                Ok(record) => record,
+                Err(err) => {
+                    self.error.get_or_insert(io::Error::other(format!(
+                        "re-reading a rendered row: {err}"
+                    )));
+                    continue;
+                }
+            };
             let row = columns
                 .iter()
                 .map(|&i| i.and_then(|i| record.get(i)).unwrap_or("").to_owned())
@@ -426,9 +436,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         ScanFormat::Json => sink.write(if sink.first { b"[]\n" } else { b"\n]\n" }),
         ScanFormat::Table => {
             sink.flush_table_batch();
-            let table = std::mem::replace(&mut sink.table, table::RowsTable::new(&[], 1));
             let mut buffer = Vec::new();
-            match table.finish(&mut buffer)? {
+            match sink.table.finish(&mut buffer)? {
                 0 => writeln!(buffer, "no records at or above the severity floor")?,
                 count => writeln!(buffer, "{count} records")?,
             }

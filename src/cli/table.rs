@@ -16,7 +16,7 @@ pub fn new(header: &[&str]) -> Table {
 }
 
 /// Writes `table` with trailing padding trimmed from every line.
-pub fn write(out: &mut impl std::io::Write, table: &Table) -> std::io::Result<()> {
+pub fn write(out: &mut impl Write, table: &Table) -> io::Result<()> {
     for line in table.lines() {
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -74,11 +74,11 @@ impl RowsTable {
 
     /// Writes what is still held, the whole table if it never streamed;
     /// returns how many rows there were.
-    pub fn finish(self, out: &mut impl Write) -> io::Result<u64> {
+    pub fn finish(&mut self, out: &mut impl Write) -> io::Result<u64> {
         if self.widths.is_none() && !self.held.is_empty() {
             let header: Vec<&str> = self.header.iter().map(String::as_str).collect();
             let mut table = new(&header);
-            for row in self.held {
+            for row in std::mem::take(&mut self.held) {
                 table.add_row(row);
             }
             write(out, &table)?;
