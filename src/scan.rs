@@ -327,7 +327,10 @@ fn uuid_bits(text: &[u8]) -> Option<u128> {
     (invalid & 0xf0 == 0).then_some((u128::from(high) << 64) | u128::from(low))
 }
 
-struct Worker<'o> {
+/// Parses and judges the records of one unit. `WHOLE` parses every record
+/// whole at once, for scans that emit every record (no severity floor),
+/// where a head parse would only come before a full one.
+struct Worker<'o, const WHOLE: bool> {
     options: &'o ScanOptions,
     file: &'o Path,
     /// The file's index in the scan's file list.
@@ -335,8 +338,12 @@ struct Worker<'o> {
     result: UnitResult,
 }
 
-impl Visitor for Worker<'_> {
-    const FULL: bool = false;
+impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
+    const FULL: bool = WHOLE;
+
+    fn trace(&mut self, trace: &Trace<'_>, location: Location) {
+        self.whole(trace, location);
+    }
 
     fn digest(&mut self) {
         self.result.digests += 1;
@@ -368,7 +375,7 @@ impl Visitor for Worker<'_> {
     }
 }
 
-impl Worker<'_> {
+impl<const WHOLE: bool> Worker<'_, WHOLE> {
     /// A problem with a record that is still read: reported, but not
     /// counted as a record error.
     fn warning(&mut self, location: Location, message: String) {
@@ -451,7 +458,19 @@ impl Worker<'_> {
 }
 
 fn process_unit(unit: &Unit, file: &Path, options: &ScanOptions) -> UnitResult {
-    let mut worker = Worker {
+    if options.min_severity == Severity::None {
+        process_unit_as::<true>(unit, file, options)
+    } else {
+        process_unit_as::<false>(unit, file, options)
+    }
+}
+
+fn process_unit_as<const WHOLE: bool>(
+    unit: &Unit,
+    file: &Path,
+    options: &ScanOptions,
+) -> UnitResult {
+    let mut worker = Worker::<WHOLE> {
         options,
         file,
         // File lists are far shorter than 4 billion.

@@ -1113,3 +1113,65 @@ fn a_table_longer_than_its_held_rows_streams_one_line_per_record() {
     let severity_at = |row: &str| row.find(" medium ");
     assert_eq!(severity_at(rows[1]), severity_at(rows[12_000]));
 }
+
+#[test]
+fn emitting_every_record_judges_each_as_the_flagged_scan_does() {
+    // `--all` parses each record whole at once; the flagged scan parses
+    // heads first. Over billing and other records, wrappers, duplicates,
+    // an unreadable time and damage, the two must agree record for record.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = 1_718_777_931_170;
+    let mut other = trace(&uuid(9), "updatePort", "port", t0);
+    other["service_type"] = json!("VPC");
+    let mut failed = trace(&uuid(3), "payOrder", "cloudresouce", t0 + 3);
+    failed["trace_rating"] = json!("warning");
+    failed["code"] = json!("403");
+    failed["response"] = json!("{\"error_code\":\"CBC.0150\",\"error_msg\":\"denied\"}");
+    let mut late = trace(&uuid(4), "renewResource", "cloudresouce", t0 + 4);
+    late["time"] = json!("yesterday");
+    let page = json!({"traces": [trace(&uuid(5), "bindCard", "order", t0 + 5), other.clone()],
+                      "meta_data": {"count": 2}});
+    let lines = [
+        trace(&uuid(1), "unsubscribeResource", "cloudresouce", t0 + 1).to_string(),
+        other.to_string(),
+        "{\"trace_id\": \"broken\", ".to_string(),
+        failed.to_string(),
+        late.to_string(),
+        page.to_string(),
+        json!({"cts": trace(&uuid(6), "deleteResource", "cloudresouce", t0 + 6)}).to_string(),
+        trace(&uuid(1), "unsubscribeResource", "cloudresouce", t0 + 1).to_string(),
+        json!({"trace_id": uuid(7), "trace_name": "listBills", "service_type": "BSS"}).to_string(),
+    ];
+    write(d, "mixed.jsonl", lines.join("\n").as_bytes());
+    let path = d.join("mixed.jsonl");
+    let path = path.to_str().unwrap();
+
+    let (_, every, every_stats, _) = scan(&["--all", path], d);
+    let (_, flagged, flagged_stats, _) = scan(&["--min-severity", "info", path], d);
+    assert_counts_add_up(&every_stats);
+    for key in [
+        "records",
+        "record_errors",
+        "errors",
+        "duplicates",
+        "unique",
+        "billing",
+        "catalogued",
+        "uncatalogued",
+        "other_service",
+        "failed",
+    ] {
+        assert_eq!(every_stats[key], flagged_stats[key], "{key}");
+    }
+    assert_eq!(every_stats["error_list"], flagged_stats["error_list"]);
+    assert_eq!(every_stats["by_severity"], flagged_stats["by_severity"]);
+    assert_eq!(n(&every_stats, "emitted"), n(&every_stats, "unique"));
+    assert!(!flagged.is_empty() && flagged.len() < every.len());
+    for record in &flagged {
+        assert!(
+            every.contains(record),
+            "{record} is not in the --all output"
+        );
+    }
+}
