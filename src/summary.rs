@@ -1,5 +1,10 @@
 //! Summaries of verdicts with polars: who did what, how often, how bad.
 //!
+//! Records are folded into groups as they come ([`Summary::add`]), so a
+//! summary of any number of records takes memory for its distinct
+//! (user, category, operation, severity) combinations only; polars then
+//! groups those by the columns asked for ([`Summary::table`]).
+//!
 //! Built behind the default-on `summary` feature, so plugins that use the
 //! lean core never compile polars.
 //!
@@ -18,12 +23,16 @@
 
 use crate::catalog::Severity;
 use polars::prelude::*;
+use serde::{Deserialize, Deserializer};
+use std::collections::HashMap;
+use std::fmt::Write;
 
 /// The columns a summary can group by.
 pub const GROUP_COLUMNS: &[&str] = &["user", "category", "trace_name", "severity"];
 
-/// One record, as much as a summary needs of it (the JSONL record's fields).
-#[derive(Debug, Clone, serde::Deserialize)]
+/// One record, as much as a summary needs of it. It reads from a JSONL
+/// record of `cts-audit scan` (docs/OUTPUT.md), whose `time` is RFC 3339.
+#[derive(Debug, Clone, Deserialize)]
 pub struct SummaryRecord {
     /// Who acted.
     pub user: Option<String>,
@@ -35,9 +44,152 @@ pub struct SummaryRecord {
     pub severity: String,
     /// The attempt failed.
     pub failed: bool,
-    /// Epoch milliseconds.
-    #[serde(default)]
+    /// Epoch milliseconds (`time` in a JSONL record).
+    #[serde(default, rename = "time", deserialize_with = "rfc3339_ms")]
     pub time_ms: Option<i64>,
+}
+
+/// An RFC 3339 time as epoch milliseconds; `None` when null or unreadable.
+fn rfc3339_ms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let text: Option<std::borrow::Cow<'de, str>> = Option::deserialize(deserializer)?;
+    Ok(text
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.timestamp_millis()))
+}
+
+/// The records of one (user, category, operation, severity) combination.
+#[derive(Debug, Clone)]
+struct Group {
+    user: Option<String>,
+    category: Option<String>,
+    trace_name: Option<String>,
+    severity: String,
+    records: u32,
+    failed: u32,
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
+}
+
+/// Records folded into groups as they come; [`Summary::table`] groups them
+/// further by any of [`GROUP_COLUMNS`].
+///
+/// ```
+/// use cts_audit::summary::{Summary, SummaryRecord};
+/// let mut summary = Summary::default();
+/// for line in [
+///     r#"{"user":"alice","category":"payment","trace_name":"payOrder","severity":"medium","failed":false,"time":"2024-06-19T06:18:51.170Z"}"#,
+///     r#"{"user":"bob","category":"payment","trace_name":"payOrder","severity":"high","failed":true,"time":"2024-06-19T07:00:00.000Z"}"#,
+/// ] {
+///     summary.add(&serde_json::from_str::<SummaryRecord>(line).unwrap());
+/// }
+/// let table = summary.table(&["category"]).unwrap();
+/// assert_eq!(summary.records(), 2);
+/// assert_eq!(table.column("records").unwrap().u32().unwrap().get(0), Some(2));
+/// assert_eq!(table.column("worst").unwrap().str().unwrap().get(0), Some("high"));
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Groups by their four fields, in one string (see [`Summary::add`]).
+    groups: HashMap<String, Group>,
+    /// The key being built, kept to reuse its allocation.
+    key: String,
+    records: u64,
+}
+
+impl Summary {
+    /// Counts one record in its group.
+    pub fn add(&mut self, record: &SummaryRecord) {
+        self.records += 1;
+        // An unambiguous key: each field is `-` when absent, else its length,
+        // `:` and its text; the severity ends it.
+        self.key.clear();
+        for field in [&record.user, &record.category, &record.trace_name] {
+            match field {
+                None => self.key.push('-'),
+                Some(text) => {
+                    // Writing into a String cannot fail.
+                    let _ = write!(self.key, "{}:{text}", text.len());
+                }
+            }
+        }
+        self.key.push_str(&record.severity);
+        let group = match self.groups.get_mut(self.key.as_str()) {
+            Some(group) => group,
+            None => self.groups.entry(self.key.clone()).or_insert(Group {
+                user: record.user.clone(),
+                category: record.category.clone(),
+                trace_name: record.trace_name.clone(),
+                severity: record.severity.clone(),
+                records: 0,
+                failed: 0,
+                first_ms: None,
+                last_ms: None,
+            }),
+        };
+        group.records = group.records.saturating_add(1);
+        group.failed = group.failed.saturating_add(u32::from(record.failed));
+        if let Some(time) = record.time_ms {
+            group.first_ms = Some(group.first_ms.map_or(time, |t| t.min(time)));
+            group.last_ms = Some(group.last_ms.map_or(time, |t| t.max(time)));
+        }
+    }
+
+    /// How many records were added.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Groups the records by `by` (any of [`GROUP_COLUMNS`]) and counts
+    /// records, failures and distinct operations, with the highest severity
+    /// and the first and last time; the worst groups first.
+    pub fn table(&self, by: &[&str]) -> PolarsResult<DataFrame> {
+        if let Some(bad) = by.iter().find(|c| !GROUP_COLUMNS.contains(c)) {
+            polars_bail!(ColumnNotFound: "cannot group by {bad}; use {}", GROUP_COLUMNS.join(", "));
+        }
+        let groups: Vec<&Group> = self.groups.values().collect();
+        let text = |f: fn(&Group) -> Option<&str>| groups.iter().map(|g| f(g)).collect::<Vec<_>>();
+        let frame = df!(
+            "user" => text(|g| g.user.as_deref()),
+            "category" => text(|g| g.category.as_deref()),
+            "trace_name" => text(|g| g.trace_name.as_deref()),
+            "severity" => groups.iter().map(|g| g.severity.as_str()).collect::<Vec<_>>(),
+            "severity_rank" => groups.iter().map(|g| severity_rank(&g.severity)).collect::<Vec<_>>(),
+            "records" => groups.iter().map(|g| g.records).collect::<Vec<_>>(),
+            "failed" => groups.iter().map(|g| g.failed).collect::<Vec<_>>(),
+            "first_ms" => groups.iter().map(|g| g.first_ms).collect::<Vec<_>>(),
+            "last_ms" => groups.iter().map(|g| g.last_ms).collect::<Vec<_>>(),
+        )?;
+        let keys: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
+        let mut sort_by: Vec<Expr> = vec![col("worst_rank"), col("records")];
+        sort_by.extend(keys.iter().cloned());
+        let descending: Vec<bool> = sort_by.iter().enumerate().map(|(i, _)| i < 2).collect();
+        let datetime = DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
+        frame
+            .lazy()
+            .group_by(keys)
+            .agg([
+                col("records").sum().cast(DataType::UInt32).alias("records"),
+                col("failed").sum().cast(DataType::UInt32).alias("failed"),
+                // Each operation is in at least one combination, so counting
+                // distinct names over combinations counts them over records.
+                col("trace_name").n_unique().alias("operations"),
+                col("severity_rank").max().alias("worst_rank"),
+                col("first_ms")
+                    .min()
+                    .cast(datetime.clone())
+                    .alias("first_utc"),
+                col("last_ms").max().cast(datetime).alias("last_utc"),
+            ])
+            .sort_by_exprs(
+                sort_by,
+                SortMultipleOptions::default()
+                    .with_order_descending_multi(descending)
+                    .with_nulls_last(true),
+            )
+            .with_column(severity_name(col("worst_rank")).alias("worst"))
+            .drop(cols(["worst_rank"]))
+            .collect()
+    }
 }
 
 fn severity_rank(name: &str) -> u32 {
@@ -55,49 +207,11 @@ fn severity_name(rank: Expr) -> Expr {
         })
 }
 
-/// Groups `records` by `by` (any of [`GROUP_COLUMNS`]) and counts records,
-/// failures and distinct operations, with the highest severity and the first
-/// and last time; the worst groups first.
+/// [`Summary::table`] of `records`.
 pub fn summarize(records: &[SummaryRecord], by: &[&str]) -> PolarsResult<DataFrame> {
-    if let Some(bad) = by.iter().find(|c| !GROUP_COLUMNS.contains(c)) {
-        polars_bail!(ColumnNotFound: "cannot group by {bad}; use {}", GROUP_COLUMNS.join(", "));
+    let mut summary = Summary::default();
+    for record in records {
+        summary.add(record);
     }
-    let text = |f: fn(&SummaryRecord) -> Option<&str>| records.iter().map(f).collect::<Vec<_>>();
-    let frame = df!(
-        "user" => text(|r| r.user.as_deref()),
-        "category" => text(|r| r.category.as_deref()),
-        "trace_name" => text(|r| r.trace_name.as_deref()),
-        "severity" => records.iter().map(|r| r.severity.as_str()).collect::<Vec<_>>(),
-        "severity_rank" => records.iter().map(|r| severity_rank(&r.severity)).collect::<Vec<_>>(),
-        "failed" => records.iter().map(|r| u32::from(r.failed)).collect::<Vec<_>>(),
-        "time_ms" => records.iter().map(|r| r.time_ms).collect::<Vec<_>>(),
-    )?;
-    let keys: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
-    let mut sort_by: Vec<Expr> = vec![col("worst_rank"), col("records")];
-    sort_by.extend(keys.iter().cloned());
-    let descending: Vec<bool> = sort_by.iter().enumerate().map(|(i, _)| i < 2).collect();
-    let datetime = DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC));
-    frame
-        .lazy()
-        .group_by(keys)
-        .agg([
-            len().alias("records"),
-            col("failed").sum().alias("failed"),
-            col("trace_name").n_unique().alias("operations"),
-            col("severity_rank").max().alias("worst_rank"),
-            col("time_ms")
-                .min()
-                .cast(datetime.clone())
-                .alias("first_utc"),
-            col("time_ms").max().cast(datetime).alias("last_utc"),
-        ])
-        .sort_by_exprs(
-            sort_by,
-            SortMultipleOptions::default()
-                .with_order_descending_multi(descending)
-                .with_nulls_last(true),
-        )
-        .with_column(severity_name(col("worst_rank")).alias("worst"))
-        .drop(cols(["worst_rank"]))
-        .collect()
+    summary.table(by)
 }

@@ -244,8 +244,9 @@ struct CliSink<W: Write> {
     /// Rendered CSV rows not yet in `table`, read back a batch at a time
     /// (a CSV reader costs far more to build than a row to read).
     table_batch: Vec<u8>,
-    /// `--format summary`: the rendered CSV rows, all of them.
-    table_rows: Vec<u8>,
+    /// `--format summary`: the records so far, in groups.
+    #[cfg(feature = "summary")]
+    summary: cts_audit::summary::Summary,
     fail_on: Option<Severity>,
     failed_on: bool,
     problems: u64,
@@ -315,7 +316,18 @@ impl<W: Write> Sink for CliSink<W> {
                 }
             }
             #[cfg(feature = "summary")]
-            ScanFormat::Summary => self.table_rows.extend_from_slice(rendered),
+            ScanFormat::Summary => {
+                match serde_json::from_slice::<cts_audit::summary::SummaryRecord>(rendered) {
+                    Ok(record) => self.summary.add(&record),
+                    // The workers rendered this record; one that does not
+                    // read back is a bug, reported rather than left out.
+                    Err(err) => {
+                        self.error.get_or_insert(io::Error::other(format!(
+                            "re-reading a rendered record: {err}"
+                        )));
+                    }
+                }
+            }
         }
     }
 
@@ -418,7 +430,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         first: true,
         table: table::RowsTable::new(&TABLE_COLUMNS, TABLE_ROWS_HELD),
         table_batch: Vec::new(),
-        table_rows: Vec::new(),
+        #[cfg(feature = "summary")]
+        summary: Default::default(),
         fail_on: args.fail_on,
         failed_on: false,
         problems: 0,
@@ -445,8 +458,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         }
         #[cfg(feature = "summary")]
         ScanFormat::Summary => {
-            let rows = std::mem::take(&mut sink.table_rows);
-            let text = write_summary(&rows, args)?;
+            let text = write_summary(&sink.summary, args)?;
             sink.write(text.as_bytes());
         }
         _ => {}
@@ -533,22 +545,10 @@ fn table_columns() -> [Option<usize>; TABLE_COLUMNS.len()] {
 /// Groups the emitted records with polars and renders the table; writes it
 /// to --summary-out as Parquet or CSV too.
 #[cfg(feature = "summary")]
-fn write_summary(jsonl: &[u8], args: &ScanArgs) -> Result<String> {
-    use cts_audit::summary::{summarize, SummaryRecord};
+fn write_summary(summary: &cts_audit::summary::Summary, args: &ScanArgs) -> Result<String> {
     use polars_io::prelude::{CsvWriter, ParquetWriter, SerWriter};
-    let mut records = Vec::new();
-    for line in jsonl.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let mut record: SummaryRecord =
-            serde_json::from_slice(line).context("re-reading rendered records")?;
-        let time: serde_json::Value = serde_json::from_slice(line)?;
-        record.time_ms = time["time"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp_millis());
-        records.push(record);
-    }
     let by: Vec<&str> = args.summary_by.iter().map(String::as_str).collect();
-    let mut table = summarize(&records, &by)?;
+    let mut table = summary.table(&by)?;
     if let Some(path) = &args.summary_out {
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -580,6 +580,11 @@ fn write_summary(jsonl: &[u8], args: &ScanArgs) -> Result<String> {
     }
     let mut out = Vec::new();
     table::write(&mut out, &text)?;
-    writeln!(out, "{} groups, {} records", table.height(), records.len())?;
+    writeln!(
+        out,
+        "{} groups, {} records",
+        table.height(),
+        summary.records()
+    )?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
