@@ -338,8 +338,10 @@ pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
             let row = CSV_HEADER
                 .iter()
                 .map(|name| verdict.field(name).unwrap_or_default());
+            // A small buffer: the default 8 KiB would be zeroed per row.
             let mut writer = csv::WriterBuilder::new()
                 .has_headers(false)
+                .buffer_capacity(512)
                 .from_writer(&mut *out);
             let _ = writer.write_record(row.map(|cell| cell.into_owned()));
             let _ = writer.flush();
