@@ -37,6 +37,13 @@ use std::io::Read;
 use std::path::Path;
 
 /// What can go wrong with one record.
+///
+/// ```
+/// use cts_audit::analyze::{AnalyzeError, Analyzer};
+/// let err = Analyzer::default().analyze(b"{\"trace_id\": ").unwrap_err();
+/// assert!(matches!(err, AnalyzeError::InvalidTrace(_)));
+/// assert!(err.to_string().starts_with("invalid trace: EOF"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnalyzeError {
     /// Not JSON, or not an object of the trace's shape.
@@ -59,6 +66,20 @@ pub enum AnalyzeError {
 }
 
 /// Judges records with the catalog and a rule set. Build once; `Send + Sync`.
+///
+/// ```
+/// use cts_audit::analyze::Analyzer;
+/// // One analyzer, shared by every thread of a plugin.
+/// let analyzer = std::sync::Arc::new(Analyzer::default());
+/// let worker = std::sync::Arc::clone(&analyzer);
+/// let severity = std::thread::spawn(move || {
+///     let record = r#"{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#;
+///     worker.analyze_str(record).unwrap().severity
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(severity.as_str(), "high");
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Analyzer {
     rules: RuleSet,
@@ -67,6 +88,17 @@ pub struct Analyzer {
 /// State a caller keeps across records and batches: the trace ids seen (a
 /// 96-bit fingerprint each, under 16 bytes with its table) and the windows
 /// of the windowed rules.
+///
+/// ```
+/// use cts_audit::analyze::{Analyzer, AnalyzerState};
+/// let analyzer = Analyzer::default();
+/// let mut state = AnalyzerState::default(); // kept across a plugin's batches
+/// let record = br#"{"trace_id":"a1","trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce"}"#;
+/// for _batch in 0..2 {
+///     let _ = analyzer.analyze_in(record, &mut state);
+/// }
+/// assert_eq!(state.duplicates, 1);
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct AnalyzerState {
     seen: SeenIds,
@@ -77,17 +109,43 @@ pub struct AnalyzerState {
 
 impl Analyzer {
     /// An analyzer with these rules.
+    ///
+    /// ```
+    /// use cts_audit::{analyze::Analyzer, rules::RuleSet};
+    /// let mut rules = RuleSet::builtin();
+    /// assert!(rules.exclude("actor.federated_finance"));
+    /// let analyzer = Analyzer::new(rules);
+    /// let record = r#"{"trace_name":"bindCard","service_type":"CBC","resource_type":"order",
+    ///   "user":{"name":"idp1/carol","type":"ExternalUser"}}"#;
+    /// let verdict = analyzer.analyze_str(record).unwrap();
+    /// assert!(!verdict.rules.iter().any(|r| r == "actor.federated_finance"));
+    /// ```
     pub fn new(rules: RuleSet) -> Analyzer {
         Analyzer { rules }
     }
 
     /// The rules it applies.
+    ///
+    /// ```
+    /// let analyzer = cts_audit::analyze::Analyzer::default();
+    /// assert!(analyzer.rules().infos().iter().any(|r| r.id == "failed.repeated"));
+    /// ```
     pub fn rules(&self) -> &RuleSet {
         &self.rules
     }
 
     /// Judges one raw record: a trace object, or a FunctionGraph `{"cts":…}`
     /// event. Stateless: windowed rules need [`Analyzer::analyze_in`].
+    ///
+    /// ```
+    /// use cts_audit::analyze::{AnalyzeError, Analyzer};
+    /// let analyzer = Analyzer::default();
+    /// // A FunctionGraph event is unwrapped; a page of traces is not one record.
+    /// let event = br#"{"cts":{"trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce"}}"#;
+    /// assert_eq!(analyzer.analyze(event).unwrap().trace_name.as_deref(), Some("payOrder"));
+    /// let page = br#"{"traces":[],"meta_data":{"count":0}}"#;
+    /// assert!(matches!(analyzer.analyze(page), Err(AnalyzeError::NotATrace(_))));
+    /// ```
     pub fn analyze<'a>(&self, record: &'a [u8]) -> Result<Verdict<'a>, AnalyzeError> {
         let text =
             std::str::from_utf8(record).map_err(|e| AnalyzeError::InvalidTrace(e.to_string()))?;
@@ -109,6 +167,16 @@ impl Analyzer {
     /// Judges one raw record with state kept by the caller: duplicates (by
     /// `trace_id`) give `Ok(None)`, and windowed rules count the record.
     /// Feed records in time order.
+    ///
+    /// ```
+    /// use cts_audit::analyze::{Analyzer, AnalyzerState};
+    /// let analyzer = Analyzer::default();
+    /// let mut state = AnalyzerState::default();
+    /// let record = br#"{"trace_id":"a1","trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce"}"#;
+    /// assert!(analyzer.analyze_in(record, &mut state).unwrap().is_some());
+    /// assert!(analyzer.analyze_in(record, &mut state).unwrap().is_none()); // a re-delivery
+    /// assert_eq!(state.duplicates, 1);
+    /// ```
     pub fn analyze_in<'a>(
         &self,
         record: &'a [u8],
@@ -167,6 +235,16 @@ impl Analyzer {
     /// Judges every record a reader holds (plain or gzip; array, JSON lines,
     /// pages, events), in order. Errors come in line with the verdicts, each
     /// naming its record; duplicates are dropped and counted in `state`.
+    ///
+    /// ```
+    /// use cts_audit::analyze::{AnalyzeError, Analyzer, AnalyzerState};
+    /// let analyzer = Analyzer::default();
+    /// let mut state = AnalyzerState::default();
+    /// let lines = b"{\"trace_name\":\"payOrder\",\"service_type\":\"CBC\"}\nnot json\n";
+    /// let results: Vec<_> = analyzer.stream(&lines[..], &mut state).collect();
+    /// assert!(results[0].is_ok());
+    /// assert!(matches!(&results[1], Err(AnalyzeError::Record { location, .. }) if location == "line 2"));
+    /// ```
     pub fn stream<'s, R: Read + 's>(
         &'s self,
         reader: R,
@@ -195,6 +273,20 @@ impl Analyzer {
 }
 
 /// The verdicts of a stream, in input order; see [`Analyzer::stream`].
+///
+/// ```
+/// use cts_audit::analyze::{Analyzer, AnalyzerState};
+/// let analyzer = Analyzer::default();
+/// let mut state = AnalyzerState::default();
+/// let page = br#"{"traces":[{"trace_name":"payOrder","service_type":"CBC"},
+///   {"trace_name":"updatePort","service_type":"VPC"}],"meta_data":{"count":2}}"#;
+/// let names: Vec<String> = analyzer
+///     .stream(&page[..], &mut state)
+///     .filter_map(Result::ok)
+///     .filter_map(|v| v.trace_name.map(|n| n.into_owned()))
+///     .collect();
+/// assert_eq!(names, ["payOrder", "updatePort"]);
+/// ```
 pub struct VerdictStream<'s> {
     analyzer: &'s Analyzer,
     units: Option<UnitReader<Box<dyn Read + 's>>>,

@@ -17,9 +17,21 @@ use std::sync::LazyLock;
 
 /// CTS `service_type` values that mean Billing Center. The documentation
 /// does not name one for certain, so both seen spellings are accepted.
+///
+/// ```
+/// assert!(cts_audit::classify::BILLING_SERVICES.contains(&"CBC"));
+/// ```
 pub const BILLING_SERVICES: &[&str] = &["CBC", "BSS"];
 
 /// What a trace is, as far as a billing audit is concerned.
+///
+/// ```
+/// use cts_audit::{classify::{classify, Kind}, trace::TraceHead};
+/// let kind = |json| classify(&TraceHead::from_str(json).unwrap()).kind;
+/// assert!(matches!(kind(r#"{"trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce"}"#), Kind::Catalogued(_)));
+/// assert_eq!(kind(r#"{"trace_name":"someNewCall","service_type":"BSS"}"#), Kind::UncataloguedBilling);
+/// assert_eq!(kind(r#"{"trace_name":"createServer","service_type":"ECS","resource_type":"ecs"}"#), Kind::OtherService);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A catalogued operation.
@@ -31,6 +43,14 @@ pub enum Kind {
 }
 
 /// The classification of one trace.
+///
+/// ```
+/// use cts_audit::{catalog::Severity, classify::classify, trace::Trace};
+/// let trace = Trace::from_str(r#"{"trace_name":"someNewCall","service_type":"CBC","code":500}"#).unwrap();
+/// let class = classify(&trace);
+/// assert_eq!(class.severity, Severity::Info); // billing, but not in the catalog
+/// assert!(class.failed && class.error_code.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
     /// Catalogued, uncatalogued billing, or another service.
@@ -47,11 +67,25 @@ pub struct Classification {
 
 impl Classification {
     /// In scope for a billing audit: catalogued, or a billing service.
+    ///
+    /// ```
+    /// use cts_audit::{classify::classify, trace::TraceHead};
+    /// let bill = TraceHead::from_str(r#"{"trace_name":"x","resource_type":"bill"}"#).unwrap();
+    /// assert!(classify(&bill).is_billing()); // a billing resource type, any service
+    /// let port = TraceHead::from_str(r#"{"trace_name":"updatePort","service_type":"VPC"}"#).unwrap();
+    /// assert!(!classify(&port).is_billing());
+    /// ```
     pub fn is_billing(&self) -> bool {
         !matches!(self.kind, Kind::OtherService)
     }
 
     /// The catalog entry, when there is one.
+    ///
+    /// ```
+    /// use cts_audit::{classify::classify, trace::TraceHead};
+    /// let head = TraceHead::from_str(r#"{"trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce"}"#).unwrap();
+    /// assert_eq!(classify(&head).entry().unwrap().operation, "Payment");
+    /// ```
     pub fn entry(&self) -> Option<&'static Entry> {
         match self.kind {
             Kind::Catalogued(entry) => Some(entry),
@@ -77,6 +111,15 @@ fn scope_matches(scope: Scope, service: &str) -> bool {
 /// resource type, else the first of its name when the service belongs to the
 /// entry's family. A name that another service happens to share (`payment`,
 /// `sendMessage`) does not match.
+///
+/// ```
+/// use cts_audit::classify::catalog_entry;
+/// assert_eq!(catalog_entry("payment", "order", "CBC").unwrap().operation, "Making a payment");
+/// // Under another resource type, the name still counts for a billing service…
+/// assert!(catalog_entry("payment", "", "CBC").is_some());
+/// // …but not for a service that happens to use the same name.
+/// assert!(catalog_entry("payment", "", "DCS").is_none());
+/// ```
 pub fn catalog_entry(
     trace_name: &str,
     resource_type: &str,
@@ -91,6 +134,16 @@ pub fn catalog_entry(
 
 /// Classifies one trace, from a full [`crate::trace::Trace`] or just its [`crate::trace::TraceHead`]
 /// (which has no response, so no error code).
+///
+/// ```
+/// use cts_audit::{classify::classify, trace::{Trace, TraceHead}};
+/// let text = r#"{"trace_name":"bindCard","service_type":"CBC","resource_type":"order","code":403,
+///   "response":"{\"error_code\":\"CBC.0151\"}"}"#;
+/// // The head is enough to count and classify; the error code needs the response.
+/// let (head, whole) = (classify(&TraceHead::from_str(text).unwrap()), classify(&Trace::from_str(text).unwrap()));
+/// assert_eq!((head.kind, head.failed), (whole.kind, whole.failed));
+/// assert_eq!((head.error_code, whole.error_code.as_deref()), (None, Some("CBC.0151")));
+/// ```
 pub fn classify<'a>(trace: &impl TraceFields<'a>) -> Classification {
     let (name, resource_type, service) = (trace.name(), trace.resource_type(), trace.service());
     let (kind, severity) = match catalog_entry(name, resource_type, service) {

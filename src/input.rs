@@ -12,15 +12,37 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Size of one block of records handed to a worker.
+///
+/// ```
+/// // A block holds thousands of ~1 KB traces: enough to share out, small enough to keep few in flight.
+/// assert_eq!(cts_audit::input::BLOCK_BYTES, 4 << 20);
+/// ```
 pub const BLOCK_BYTES: usize = 4 << 20;
 
 /// A single JSON document (API page, event, pretty-printed trace), or a
 /// single record, is read whole; past this size it is refused rather than
 /// exhausting memory.
+///
+/// ```
+/// assert!(cts_audit::input::MAX_DOCUMENT_BYTES > cts_audit::input::BLOCK_BYTES);
+/// ```
 pub const MAX_DOCUMENT_BYTES: usize = 512 << 20;
 
 /// One input to read: a file found under the paths given, stdin (`-`), or a
 /// pipe or device named on the command line (`<(zcat …)`, `/dev/stdin`).
+///
+/// ```
+/// use cts_audit::input::find;
+/// let dir = std::env::temp_dir().join(format!("cts-audit-input-{}", std::process::id()));
+/// std::fs::create_dir_all(dir.join("Digest")).unwrap();
+/// std::fs::write(dir.join("a.json"), "[]").unwrap();
+/// std::fs::write(dir.join("Digest/x_CloudTrace-Digest_y.json"), "{}").unwrap();
+/// let (files, problems) = find(&[dir.clone()]);
+/// assert!(problems.is_empty());
+/// let digests: Vec<bool> = files.iter().map(|f| f.is_digest).collect();
+/// assert_eq!(digests, [true, false]); // sorted: Digest/ before a.json
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct InputFile {
     /// The path as found; `-` for stdin.
@@ -36,12 +58,24 @@ pub struct InputFile {
 
 impl InputFile {
     /// True for standard input.
+    ///
+    /// ```
+    /// use cts_audit::input::InputFile;
+    /// let stdin = InputFile { path: "-".into(), size: 0, is_digest: false, is_stream: true };
+    /// assert!(stdin.is_stdin());
+    /// ```
     pub fn is_stdin(&self) -> bool {
         self.path.as_os_str() == "-"
     }
 }
 
 /// Integrity digests are named `…_CloudTrace-Digest_…` and live under `Digest/`.
+///
+/// ```
+/// use std::path::Path;
+/// assert!(cts_audit::input::is_digest_name(Path::new("Digest/ap-southeast-1_CloudTrace-Digest_2024.json.gz")));
+/// assert!(!cts_audit::input::is_digest_name(Path::new("CTS/trace_CloudTrace_ap-southeast-1_2024.json.gz")));
+/// ```
 pub fn is_digest_name(path: &Path) -> bool {
     path.file_name()
         .and_then(|n| n.to_str())
@@ -119,6 +153,20 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
 /// input is read straight into the caller's buffers, without a second copy.
 /// A tar archive (a `.tar.gz` of an OBS download, say) is refused with an
 /// error that says to extract it.
+///
+/// ```
+/// use cts_audit::input::{open, InputFile};
+/// use std::io::{Read, Write};
+/// let path = std::env::temp_dir().join(format!("cts-audit-open-{}.json.gz", std::process::id()));
+/// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+/// gz.write_all(b"[{\"trace_name\":\"payOrder\"}]").unwrap();
+/// std::fs::write(&path, gz.finish().unwrap()).unwrap();
+/// let input = InputFile { path: path.clone(), size: 0, is_digest: false, is_stream: false };
+/// let mut text = String::new();
+/// open(&input).unwrap().read_to_string(&mut text).unwrap(); // gunzipped by its magic bytes
+/// assert_eq!(text, "[{\"trace_name\":\"payOrder\"}]");
+/// # std::fs::remove_file(path).unwrap();
+/// ```
 pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
     let content = if input.is_stdin() {
         decompress(io::stdin())?.boxed()
@@ -150,9 +198,25 @@ fn refuse_tar(mut content: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Se
 }
 
 /// The sniffed first bytes put back in front of the rest of the reader.
+///
+/// ```
+/// use cts_audit::input::{decompress, Decompressed};
+/// use std::io::Read;
+/// let Decompressed::Plain(mut sniffed) = decompress(&b"[1]"[..]).unwrap() else { panic!() };
+/// let mut text = String::new();
+/// sniffed.read_to_string(&mut text).unwrap(); // the sniffed bytes are read again
+/// assert_eq!(text, "[1]");
+/// ```
 pub type Sniffed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
 
 /// A reader's content, gunzipped when it is gzip.
+///
+/// ```
+/// use cts_audit::input::{decompress, Decompressed};
+/// let gzip = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]; // an empty gzip member
+/// assert!(matches!(decompress(&gzip[..]).unwrap(), Decompressed::Gzip(_)));
+/// assert!(matches!(decompress(&b"{}"[..]).unwrap(), Decompressed::Plain(_)));
+/// ```
 pub enum Decompressed<R> {
     /// Not gzip: the bytes as they are.
     Plain(Sniffed<R>),
@@ -165,6 +229,14 @@ impl<R: Read + Send + 'static> Decompressed<R> {
     /// reader's own `read_buf`, so reads into a buffer's spare capacity are
     /// not preceded by zeroing it, as they are through [`Decompressed`]'s
     /// `read`.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// let mut reader = cts_audit::input::decompress(std::io::Cursor::new(b"{}".to_vec())).unwrap().boxed();
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text).unwrap();
+    /// assert_eq!(text, "{}");
+    /// ```
     pub fn boxed(self) -> Box<dyn Read + Send> {
         match self {
             Decompressed::Plain(reader) => Box::new(reader),
@@ -267,6 +339,13 @@ const REFUSED: &[(&[u8], &str, &str, &str)] = &[
 ];
 
 /// How the records of a file are laid out.
+///
+/// ```
+/// use cts_audit::input::Container;
+/// assert_eq!(Container::detect(b"{\"trace_id\":\"a\"}\n{\"trace_id\":\"b\"}\n"), Some(Container::Lines));
+/// assert_eq!(Container::detect(b"{\n  \"cts\": {}\n}\n"), Some(Container::Document));
+/// assert_eq!(Container::detect(b"Trace Name,Resource Type\n"), Some(Container::Csv));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
     /// A JSON array of traces (OBS transfer files), compact or pretty.
@@ -406,11 +485,25 @@ pub fn csv_delimiter(header: &[u8]) -> Option<u8> {
 }
 
 /// Drops a UTF-8 byte-order mark.
+///
+/// ```
+/// assert_eq!(cts_audit::input::strip_bom(b"\xEF\xBB\xBF[]"), b"[]");
+/// assert_eq!(cts_audit::input::strip_bom(b"[]"), b"[]");
+/// ```
 pub fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 /// A block of whole records from one file, ready for a worker.
+///
+/// ```
+/// use cts_audit::input::{read_units, Layout};
+/// let text = b"{\"trace_id\":\"a\"}\n{\"trace_id\":\"b\"}\n";
+/// let mut units = Vec::new();
+/// read_units(3, &mut &text[..], &mut |unit| units.push(unit));
+/// assert_eq!(units[0].file, 3);
+/// assert!(matches!(units[0].layout, Layout::Lines { first_line: 1 }));
+/// ```
 #[derive(Debug)]
 pub struct Unit {
     /// Index of the file in the scan's file list.
@@ -422,6 +515,17 @@ pub struct Unit {
 }
 
 /// Where the records of a [`Unit`] are.
+///
+/// ```
+/// use cts_audit::input::{read_units, Layout};
+/// let text = br#"[{"trace_id":"a"}, {"trace_id":"b"}]"#;
+/// let mut units = Vec::new();
+/// read_units(0, &mut &text[..], &mut |unit| units.push(unit));
+/// let Layout::Elements { first_index, ranges } = &units[0].layout else { panic!() };
+/// assert_eq!(*first_index, 1);
+/// let (start, end) = ranges[1];
+/// assert_eq!(&units[0].bytes[start as usize..end as usize], br#"{"trace_id":"b"}"#);
+/// ```
 #[derive(Debug)]
 pub enum Layout {
     /// One record per line; the first line of `bytes` is this (1-based) line.
@@ -443,6 +547,20 @@ pub enum Layout {
 }
 
 /// Something wrong with a file as a whole, or with the bytes at its end.
+///
+/// ```
+/// use cts_audit::input::{decompress, read_units};
+/// use std::io::Write;
+/// let lines: String = (0..2000).map(|i| format!("{{\"trace_id\":\"t{i}\"}}\n")).collect();
+/// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+/// gz.write_all(lines.as_bytes()).unwrap();
+/// let packed = gz.finish().unwrap();
+/// let cut = std::io::Cursor::new(packed[..packed.len() / 2].to_vec());
+/// let mut bytes = 0;
+/// let (_, problems) = read_units(0, &mut decompress(cut).unwrap().boxed(), &mut |unit| bytes += unit.bytes.len());
+/// assert!(bytes > 0); // the whole records before the cut are read
+/// assert!(problems[0].message.contains("truncated"), "{}", problems[0].message);
+/// ```
 #[derive(Debug)]
 pub struct ReadProblem {
     /// The record or line it concerns, when known (`line 7`, `record 3`).
@@ -455,6 +573,17 @@ pub struct ReadProblem {
 /// [`BLOCK_BYTES`] to `emit`. Returns the problems met: a read error (a
 /// truncated gzip, say) ends the file, but the records before it are emitted.
 /// Returns `Ok(None)` container when the content was empty.
+///
+/// ```
+/// use cts_audit::input::{read_units, Container};
+/// // A pretty-printed ListTraces page is one document; on one line it would
+/// // be JSON lines, and read the same.
+/// let text = b"{\n  \"traces\": [{\"trace_id\": \"a\"}],\n  \"meta_data\": {\"count\": 1}\n}\n";
+/// let mut units = Vec::new();
+/// let (container, problems) = read_units(0, &mut &text[..], &mut |unit| units.push(unit));
+/// assert_eq!(container, Some(Container::Document));
+/// assert!(problems.is_empty() && units.len() == 1);
+/// ```
 pub fn read_units(
     file: usize,
     reader: &mut dyn Read,
@@ -467,6 +596,15 @@ pub fn read_units(
 
 /// [`read_units`], taking each new block buffer from `spare`, so a caller
 /// can hand back the buffers of processed units instead of allocating.
+///
+/// ```
+/// use cts_audit::input::read_units_into;
+/// let mut spares = vec![Vec::with_capacity(1 << 10)]; // buffers handed back by a caller
+/// read_units_into(0, &mut &b"{}\n"[..], &mut |unit| assert_eq!(unit.bytes, b"{}\n"), &mut || {
+///     spares.pop().unwrap_or_default()
+/// });
+/// assert!(spares.is_empty());
+/// ```
 pub fn read_units_into(
     file: usize,
     reader: &mut dyn Read,
@@ -508,12 +646,29 @@ pub struct UnitReader<R> {
 impl<R: Read> UnitReader<R> {
     /// Cuts units of about `bytes` instead of [`BLOCK_BYTES`] (tests use
     /// small blocks to put records across block boundaries).
+    ///
+    /// ```
+    /// use cts_audit::input::UnitReader;
+    /// let text: String = (0..10_000).map(|i| format!("{{\"trace_id\":\"t{i}\"}}\n")).collect();
+    /// let mut units = UnitReader::new(0, text.as_bytes()).with_block_bytes(1000);
+    /// let mut count = 0;
+    /// while let Some(unit) = units.next_unit(&mut Vec::new) {
+    ///     assert!(unit.bytes.ends_with(b"}\n")); // a block never splits a record
+    ///     count += 1;
+    /// }
+    /// assert!(count > 1); // (the first read, to detect the layout, takes 64 KiB)
+    /// ```
     pub fn with_block_bytes(mut self, bytes: usize) -> Self {
         self.block_bytes = bytes.max(1);
         self
     }
 
     /// Reads `reader`, numbering its units as file `file`.
+    ///
+    /// ```
+    /// let units = cts_audit::input::UnitReader::new(7, &b""[..]);
+    /// assert!(units.container().is_none()); // nothing read yet
+    /// ```
     pub fn new(file: usize, reader: R) -> UnitReader<R> {
         UnitReader {
             file,
@@ -532,11 +687,27 @@ impl<R: Read> UnitReader<R> {
 
     /// The layout detected, once the first unit was asked for; `None` for
     /// empty input.
+    ///
+    /// ```
+    /// use cts_audit::input::{Container, UnitReader};
+    /// let mut units = UnitReader::new(0, &b"[{\"trace_id\":\"a\"}]"[..]);
+    /// units.next_unit(&mut Vec::new);
+    /// assert_eq!(units.container(), Some(Container::Array));
+    /// ```
     pub fn container(&self) -> Option<Container> {
         self.container
     }
 
     /// Problems met so far: read errors, a truncated last record.
+    ///
+    /// ```
+    /// use cts_audit::input::UnitReader;
+    /// let mut units = UnitReader::new(0, &b"[{\"trace_id\":\"a\"}, {\"trace_id\":"[..]);
+    /// while units.next_unit(&mut Vec::new).is_some() {}
+    /// let problems = units.take_problems();
+    /// assert_eq!(problems[0].location.as_deref(), Some("record 2"));
+    /// assert!(units.take_problems().is_empty()); // taken once
+    /// ```
     pub fn take_problems(&mut self) -> Vec<ReadProblem> {
         std::mem::take(&mut self.problems)
     }
@@ -589,6 +760,14 @@ impl<R: Read> UnitReader<R> {
 
     /// The next unit of whole records, taking new block buffers from
     /// `spare`; `None` at the end of the input.
+    ///
+    /// ```
+    /// use cts_audit::input::UnitReader;
+    /// let mut units = UnitReader::new(0, &b"{\"trace_id\":\"a\"}\n"[..]);
+    /// let unit = units.next_unit(&mut || Vec::with_capacity(1 << 20)).unwrap();
+    /// assert_eq!(unit.bytes, b"{\"trace_id\":\"a\"}\n");
+    /// assert!(units.next_unit(&mut Vec::new).is_none());
+    /// ```
     pub fn next_unit(&mut self, spare: &mut dyn FnMut() -> Vec<u8>) -> Option<Unit> {
         if !self.started {
             self.start(spare);

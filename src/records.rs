@@ -10,6 +10,13 @@ use serde_json::value::RawValue;
 use std::path::Path;
 
 /// Where a record is, for messages and the `source` field.
+///
+/// ```
+/// use cts_audit::records::Location;
+/// use std::path::Path;
+/// assert_eq!(Location::Line(7).source(Path::new("lts.jsonl")), "lts.jsonl:7");
+/// assert_eq!(Location::Nested(3, 2).describe(), "record 3, trace 2");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Location {
     /// A line of JSON lines (1-based).
@@ -22,6 +29,10 @@ pub enum Location {
 
 impl Location {
     /// `line 7`, `record 3`, `record 1, trace 2`.
+    ///
+    /// ```
+    /// assert_eq!(cts_audit::records::Location::Record(3).describe(), "record 3");
+    /// ```
     pub fn describe(self) -> String {
         match self {
             Location::Line(n) => format!("line {n}"),
@@ -31,6 +42,11 @@ impl Location {
     }
 
     /// `FILE:LINE`, `FILE#N` or `FILE#N.M`.
+    ///
+    /// ```
+    /// use cts_audit::records::Location;
+    /// assert_eq!(Location::Nested(1, 2).source(std::path::Path::new("page.json")), "page.json#1.2");
+    /// ```
     pub fn source(self, file: &Path) -> String {
         match self {
             Location::Line(n) => format!("{}:{n}", file.display()),
@@ -49,6 +65,25 @@ impl Location {
 }
 
 /// What a walk over records reports.
+///
+/// ```
+/// use cts_audit::records::{visit_value, Location, Visitor};
+/// use cts_audit::trace::{Trace, TraceFields};
+/// #[derive(Default)]
+/// struct Names(Vec<String>);
+/// impl Visitor for Names {
+///     const FULL: bool = true;
+///     fn trace(&mut self, trace: &Trace<'_>, _: Location) {
+///         self.0.push(trace.name().to_owned());
+///     }
+///     fn problem(&mut self, location: Location, message: String) {
+///         self.0.push(format!("{}: {message}", location.describe()));
+///     }
+/// }
+/// let mut names = Names::default();
+/// visit_value(r#"{"cts":{"trace_name":"payOrder"}}"#, Location::Record(1), &mut names);
+/// assert_eq!(names.0, ["payOrder"]);
+/// ```
 pub trait Visitor {
     /// True when every record should be parsed whole and given to
     /// [`Visitor::trace`]; false to get only its [`TraceHead`] and text in
@@ -65,6 +100,23 @@ pub trait Visitor {
 }
 
 /// Walks every record of `unit`.
+///
+/// ```
+/// use cts_audit::input::read_units;
+/// use cts_audit::records::{visit_unit, Location, Visitor};
+/// use cts_audit::trace::TraceHead;
+/// #[derive(Default)]
+/// struct Count { heads: u32, problems: Vec<String> }
+/// impl Visitor for Count {
+///     const FULL: bool = false; // heads only: the cheapest walk
+///     fn head(&mut self, _: &TraceHead<'_>, _: &str, _: Location) { self.heads += 1; }
+///     fn problem(&mut self, location: Location, _: String) { self.problems.push(location.describe()); }
+/// }
+/// let text = b"{\"trace_id\":\"a\"}\n{broken\n{\"trace_id\":\"b\"}\n";
+/// let mut count = Count::default();
+/// read_units(0, &mut &text[..], &mut |unit| visit_unit(&unit, &mut count));
+/// assert_eq!((count.heads, count.problems), (2, vec!["line 2".to_owned()]));
+/// ```
 pub fn visit_unit<V: Visitor>(unit: &Unit, visitor: &mut V) {
     // One UTF-8 check for the whole block is far cheaper than one per
     // string; only a block that fails is checked record by record.
@@ -276,10 +328,38 @@ fn visit_slice(
 /// Pages, events and arrays nest at most this deep (an LTS line holding an
 /// event holding a trace is two); deeper is damage, and walking it would
 /// exhaust the stack.
+///
+/// ```
+/// use cts_audit::records::{visit_value, Location, Visitor, MAX_NESTING};
+/// struct Problems(Vec<String>);
+/// impl Visitor for Problems {
+///     const FULL: bool = false;
+///     fn problem(&mut self, _: Location, message: String) { self.0.push(message); }
+/// }
+/// let deep = format!("{}{{}}{}", "[".repeat(MAX_NESTING as usize + 2), "]".repeat(MAX_NESTING as usize + 2));
+/// let mut problems = Problems(Vec::new());
+/// visit_value(&deep, Location::Line(1), &mut problems);
+/// assert!(problems.0[0].contains("nested more than 8 deep"));
+/// ```
 pub const MAX_NESTING: u32 = 8;
 
 /// One JSON value: a trace, a page or event that wraps traces, or an array
 /// of any of these (one compact OBS transfer file per line, say).
+///
+/// ```
+/// use cts_audit::records::{visit_value, Location, Visitor};
+/// use cts_audit::trace::TraceHead;
+/// struct Locations(Vec<Location>);
+/// impl Visitor for Locations {
+///     const FULL: bool = false;
+///     fn head(&mut self, _: &TraceHead<'_>, _: &str, location: Location) { self.0.push(location); }
+///     fn problem(&mut self, _: Location, _: String) {}
+/// }
+/// let mut seen = Locations(Vec::new());
+/// // One line of an LTS export holding a whole OBS transfer file: an array.
+/// visit_value(r#"[{"trace_id":"a"},{"trace_id":"b"}]"#, Location::Line(4), &mut seen);
+/// assert_eq!(seen.0, [Location::Nested(4, 1), Location::Nested(4, 2)]);
+/// ```
 pub fn visit_value<V: Visitor>(text: &str, location: Location, visitor: &mut V) {
     visit_nested(text, location, 0, visitor);
 }

@@ -11,6 +11,17 @@ use std::io::Write;
 
 /// One classified trace, flat and ready to serialise. Borrows from the
 /// input where it can; [`Verdict::into_owned`] detaches it.
+///
+/// ```
+/// use cts_audit::analyze::Analyzer;
+/// let verdict = Analyzer::default()
+///     .analyze_str(r#"{"trace_id":"t1","trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce",
+///       "time":1718777931170,"user":{"name":"alice","domain":{"name":"acme"}},"source_ip":"203.0.113.7"}"#)
+///     .unwrap();
+/// assert_eq!(verdict.time.as_deref(), Some("2024-06-19T06:18:51.170Z"));
+/// assert_eq!((verdict.user.as_deref(), verdict.domain.as_deref()), (Some("alice"), Some("acme")));
+/// assert_eq!(verdict.category.map(|c| c.as_str()), Some("payment"));
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict<'a> {
     /// CTS trace id.
@@ -87,6 +98,14 @@ fn owned(value: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
 impl<'a> Verdict<'a> {
     /// Builds the verdict of a trace from its classification, before any
     /// rule has fired (severity `none`).
+    ///
+    /// ```
+    /// use cts_audit::{catalog::Severity, classify::classify, report::Verdict, trace::Trace};
+    /// let trace = Trace::from_str(r#"{"trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce"}"#).unwrap();
+    /// let verdict = Verdict::new(&trace, trace.user(), &classify(&trace), "exports/a.json#1".into());
+    /// assert_eq!(verdict.severity, Severity::None); // no rule has judged it yet
+    /// assert!(verdict.catalogued && verdict.billing);
+    /// ```
     pub fn new(
         trace: &Trace<'a>,
         user: Option<User<'a>>,
@@ -146,6 +165,15 @@ impl<'a> Verdict<'a> {
 
     /// Records that a rule fired: raises the severity to the rule's and
     /// keeps its id and reason.
+    ///
+    /// ```
+    /// use cts_audit::{catalog::Severity, classify::classify, report::Verdict, trace::Trace};
+    /// let trace = Trace::from_str(r#"{"trace_name":"payOrder","service_type":"CBC"}"#).unwrap();
+    /// let mut verdict = Verdict::new(&trace, None, &classify(&trace), String::new());
+    /// verdict.fire("acme.watch", Severity::High, "paid from the watch list".into());
+    /// verdict.fire("acme.watch", Severity::High, "again".into()); // once per rule
+    /// assert_eq!((verdict.severity, verdict.rules.len()), (Severity::High, 1));
+    /// ```
     pub fn fire(
         &mut self,
         rule_id: impl Into<Cow<'static, str>>,
@@ -162,6 +190,15 @@ impl<'a> Verdict<'a> {
     }
 
     /// Detaches the verdict from the input it borrows.
+    ///
+    /// ```
+    /// use cts_audit::analyze::Analyzer;
+    /// let owned = {
+    ///     let text = String::from(r#"{"trace_name":"payOrder","service_type":"CBC"}"#);
+    ///     Analyzer::default().analyze_str(&text).unwrap().into_owned()
+    /// }; // outlives the text it was read from
+    /// assert_eq!(owned.trace_name.as_deref(), Some("payOrder"));
+    /// ```
     pub fn into_owned(self) -> Verdict<'static> {
         Verdict {
             trace_id: owned(self.trace_id),
@@ -196,6 +233,16 @@ impl<'a> Verdict<'a> {
     }
 
     /// A field by its output name, as text, for rule conditions and filters.
+    ///
+    /// ```
+    /// use cts_audit::analyze::Analyzer;
+    /// let verdict = Analyzer::default()
+    ///     .analyze_str(r#"{"trace_name":"payOrder","service_type":"CBC","code":"403"}"#)
+    ///     .unwrap();
+    /// assert_eq!(verdict.field("code").as_deref(), Some("403"));
+    /// assert_eq!(verdict.field("failed").as_deref(), Some("true"));
+    /// assert_eq!(verdict.field("colour"), None);
+    /// ```
     pub fn field(&self, name: &str) -> Option<Cow<'_, str>> {
         fn borrowed<'b>(v: &'b Option<Cow<'_, str>>) -> Option<Cow<'b, str>> {
             v.as_deref().map(Cow::Borrowed)
@@ -255,6 +302,11 @@ pub fn is_condition_field(name: &str) -> bool {
 }
 
 /// Every field [`is_condition_field`] accepts, in output order.
+///
+/// ```
+/// let fields: Vec<&str> = cts_audit::report::condition_fields().collect();
+/// assert!(fields.contains(&"user_id") && !fields.contains(&"rules"));
+/// ```
 pub fn condition_fields() -> impl Iterator<Item = &'static str> {
     CSV_HEADER
         .iter()
@@ -274,6 +326,16 @@ pub fn rfc3339(ms: i64) -> Option<String> {
 }
 
 /// How emitted records are written.
+///
+/// ```
+/// use cts_audit::{analyze::Analyzer, report::{render, Format}};
+/// let verdict = Analyzer::default().analyze_str(r#"{"trace_name":"payOrder","service_type":"CBC"}"#).unwrap();
+/// for format in [Format::Jsonl, Format::Csv, Format::Ocsf, Format::Ecs] {
+///     let mut out = Vec::new();
+///     render(&verdict, format, &mut out);
+///     assert!(out.ends_with(b"\n"), "one line per record in {format:?}");
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// One JSON object per line.
@@ -287,6 +349,11 @@ pub enum Format {
 }
 
 /// The CSV columns, in order.
+///
+/// ```
+/// use cts_audit::report::CSV_HEADER;
+/// assert_eq!((CSV_HEADER[0], CSV_HEADER[CSV_HEADER.len() - 1]), ("trace_id", "source"));
+/// ```
 pub const CSV_HEADER: &[&str] = &[
     "trace_id",
     "time",
@@ -316,6 +383,17 @@ pub const CSV_HEADER: &[&str] = &[
 ];
 
 /// Appends one verdict to `out` in `format` (a line for JSONL, a row for CSV).
+///
+/// ```
+/// use cts_audit::{analyze::Analyzer, report::{render, Format}};
+/// let verdict = Analyzer::default()
+///     .analyze_str(r#"{"trace_id":"t1","trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#)
+///     .unwrap();
+/// let mut out = Vec::new();
+/// render(&verdict, Format::Jsonl, &mut out);
+/// let record: serde_json::Value = serde_json::from_slice(&out).unwrap();
+/// assert_eq!((record["trace_id"].as_str(), record["severity"].as_str()), (Some("t1"), Some("high")));
+/// ```
 pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
     match format {
         Format::Ocsf | Format::Ecs => {
@@ -350,6 +428,12 @@ pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
 }
 
 /// Writes the CSV header row.
+///
+/// ```
+/// let mut out = Vec::new();
+/// cts_audit::report::write_csv_header(&mut out).unwrap();
+/// assert!(out.starts_with(b"trace_id,time,trace_name,"));
+/// ```
 pub fn write_csv_header(out: &mut impl Write) -> std::io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
     writer

@@ -31,6 +31,12 @@ use std::path::{Path, PathBuf};
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// The built-in rules: id, severity, title.
+///
+/// ```
+/// use cts_audit::{catalog::Severity, rules::BUILTIN};
+/// let (id, severity, _title) = BUILTIN[0];
+/// assert_eq!((id, severity), ("policy.payment_method", Severity::High));
+/// ```
 pub const BUILTIN: &[(&str, Severity, &str)] = &[
     (
         "policy.payment_method",
@@ -145,6 +151,12 @@ const DEDUCTION: &[&str] = &[
 ];
 
 /// A rule as listed by `cts-audit rules`.
+///
+/// ```
+/// let rules = cts_audit::rules::RuleSet::builtin();
+/// let info = rules.infos().into_iter().find(|r| r.id == "failed.repeated").unwrap();
+/// assert_eq!(info.origin, "built-in");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RuleInfo {
     /// Stable id.
@@ -158,6 +170,12 @@ pub struct RuleInfo {
 }
 
 /// Business hours for the opt-in off-hours rule.
+///
+/// ```
+/// use cts_audit::rules::{BusinessHours, RuleSet};
+/// let mut rules = RuleSet::builtin();
+/// rules.settings.business_hours = Some(BusinessHours { start_hour: 9, end_hour: 18, utc_offset_minutes: 8 * 60, weekends_off: true });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BusinessHours {
     /// First business hour (0-23).
@@ -171,6 +189,11 @@ pub struct BusinessHours {
 }
 
 /// Thresholds and windows of the built-in rules.
+///
+/// ```
+/// let mut rules = cts_audit::rules::RuleSet::builtin();
+/// rules.settings.failure_threshold = 3; // fire on the third failure in the window
+/// ```
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Failures by one actor that make `failed.repeated` fire.
@@ -229,6 +252,15 @@ fn describe_span(ms: i64) -> String {
 }
 
 /// A problem in a rules file, with its line.
+///
+/// ```
+/// use cts_audit::rules::RuleSet;
+/// let err = RuleSet::builtin()
+///     .load_str("[[rule]]\nid = \"a.b\"\ntitle = \"t\"\nseverity = \"severe\"\nwhen = { field = \"user\", exists = true }\n", "acme.toml".as_ref())
+///     .unwrap_err();
+/// assert_eq!(err.line, Some(1));
+/// assert!(err.to_string().starts_with("acme.toml:1: rule a.b: unknown severity"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleFileError {
     /// The file.
@@ -467,6 +499,24 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// Everything the rules need: built-ins, settings, user rules, exclusions,
 /// the allow-list and the first-seen baseline. Built once; `Send + Sync`.
+///
+/// ```
+/// use cts_audit::{analyze::Analyzer, rules::RuleSet};
+/// let mut rules = RuleSet::builtin();
+/// rules
+///     .load_str(r#"
+/// [[rule]]
+/// id = "acme.night_shift"
+/// title = "A payment by the night-shift account"
+/// severity = "high"
+/// when = { field = "user", equals = "night-ops" }
+/// "#, "acme.toml".as_ref())
+///     .unwrap();
+/// let verdict = Analyzer::new(rules)
+///     .analyze_str(r#"{"trace_name":"payOrder","service_type":"CBC","user":{"name":"night-ops"}}"#)
+///     .unwrap();
+/// assert!(verdict.rules.iter().any(|r| r == "acme.night_shift"));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     /// Thresholds, windows and business hours.
@@ -480,12 +530,21 @@ pub struct RuleSet {
 
 impl RuleSet {
     /// The built-in rules with default settings.
+    ///
+    /// ```
+    /// assert!(!cts_audit::rules::RuleSet::builtin().has_user_rules());
+    /// ```
     pub fn builtin() -> RuleSet {
         RuleSet::default()
     }
 
     /// Loads a TOML rules file: `[[rule]]` tables and an `[allow]` table.
     /// Errors name the file, the line and the reason.
+    ///
+    /// ```
+    /// let err = cts_audit::rules::RuleSet::builtin().load_file("no/such/rules.toml".as_ref()).unwrap_err();
+    /// assert!(err.to_string().starts_with("no/such/rules.toml: cannot read"));
+    /// ```
     pub fn load_file(&mut self, path: &Path) -> Result<(), RuleFileError> {
         let text = std::fs::read_to_string(path).map_err(|e| RuleFileError {
             file: path.to_path_buf(),
@@ -496,6 +555,11 @@ impl RuleSet {
     }
 
     /// [`RuleSet::load_file`] on text already read; `origin` names it in errors.
+    ///
+    /// ```
+    /// let mut rules = cts_audit::rules::RuleSet::builtin();
+    /// rules.load_str("[allow]\nusers = [\"billing-robot\"]\n", "allow.toml".as_ref()).unwrap();
+    /// ```
     pub fn load_str(&mut self, text: &str, origin: &Path) -> Result<(), RuleFileError> {
         let error = |line: Option<usize>, message: String| RuleFileError {
             file: origin.to_path_buf(),
@@ -578,11 +642,24 @@ impl RuleSet {
     }
 
     /// True when a rules file added rules.
+    ///
+    /// ```
+    /// let mut rules = cts_audit::rules::RuleSet::builtin();
+    /// rules.load_str("[[rule]]\nid = \"a.b\"\ntitle = \"t\"\nseverity = \"low\"\nwhen = { field = \"user\", exists = true }\n", "a.toml".as_ref()).unwrap();
+    /// assert!(rules.has_user_rules());
+    /// ```
     pub fn has_user_rules(&self) -> bool {
         !self.user_rules.is_empty()
     }
 
     /// Turns a rule off. Returns false when no rule has that id.
+    ///
+    /// ```
+    /// let mut rules = cts_audit::rules::RuleSet::builtin();
+    /// assert!(rules.exclude("failed.repeated"));
+    /// assert!(!rules.exclude("no.such.rule"));
+    /// assert!(!rules.infos().iter().any(|r| r.id == "failed.repeated"));
+    /// ```
     pub fn exclude(&mut self, id: &str) -> bool {
         let known =
             BUILTIN.iter().any(|(b, ..)| *b == id) || self.user_rules.iter().any(|r| r.id == id);
@@ -593,6 +670,11 @@ impl RuleSet {
     }
 
     /// Adds known (actor, source IP) pairs for `source.first_seen`.
+    ///
+    /// ```
+    /// let mut rules = cts_audit::rules::RuleSet::builtin();
+    /// rules.add_baseline("alice", "203.0.113.7"); // alice from there is not new
+    /// ```
     pub fn add_baseline(&mut self, actor: &str, source_ip: &str) {
         self.baseline
             .entry(actor.to_owned())
@@ -601,6 +683,11 @@ impl RuleSet {
     }
 
     /// Every rule, built-in then loaded, with its severity.
+    ///
+    /// ```
+    /// let infos = cts_audit::rules::RuleSet::builtin().infos();
+    /// assert!(infos.iter().all(|r| r.origin == "built-in"));
+    /// ```
     pub fn infos(&self) -> Vec<RuleInfo> {
         let builtin = BUILTIN.iter().map(|(id, severity, title)| RuleInfo {
             id: (*id).to_owned(),
@@ -626,6 +713,17 @@ impl RuleSet {
 
     /// Could a rule fire on this record? Only candidates are kept for
     /// [`RuleSet::apply`]; the rest keep their catalog severity.
+    ///
+    /// ```
+    /// use cts_audit::{classify::classify, report::Verdict, rules::RuleSet, trace::Trace};
+    /// let rules = RuleSet::builtin();
+    /// let verdict_of = |json| {
+    ///     let trace = Trace::from_str(json).unwrap();
+    ///     Verdict::new(&trace, None, &classify(&trace), String::new()).into_owned()
+    /// };
+    /// assert!(rules.is_candidate(&verdict_of(r#"{"trace_name":"bindCard","service_type":"CBC","resource_type":"order"}"#)));
+    /// assert!(!rules.is_candidate(&verdict_of(r#"{"trace_name":"updatePort","service_type":"VPC"}"#)));
+    /// ```
     pub fn is_candidate(&self, verdict: &Verdict<'_>) -> bool {
         let sensitive = verdict.entry.is_some_and(|e| e.severity >= Severity::Low);
         sensitive
@@ -651,6 +749,22 @@ impl RuleSet {
 
     /// Runs every rule over the candidates, in time order (ties keep the
     /// given order), and sets each one's severity, rules and reasons.
+    ///
+    /// ```
+    /// use cts_audit::{classify::classify, report::Verdict, rules::RuleSet, trace::Trace};
+    /// // Five refused card bindings by one user within minutes, given out of order.
+    /// let mut events: Vec<Verdict<'static>> = (0..5i64)
+    ///     .rev()
+    ///     .map(|i| {
+    ///         let json = format!(r#"{{"trace_name":"bindCard","service_type":"CBC","resource_type":"order","code":403,
+    ///           "time":{},"user":{{"name":"mallory"}}}}"#, 1_718_777_931_170 + i * 60_000);
+    ///         let trace = Trace::from_str(&json).unwrap();
+    ///         Verdict::new(&trace, trace.user(), &classify(&trace), String::new()).into_owned()
+    ///     })
+    ///     .collect();
+    /// RuleSet::builtin().apply(&mut events);
+    /// assert!(events.iter().any(|v| v.rules.iter().any(|r| r == "failed.repeated")));
+    /// ```
     pub fn apply(&self, events: &mut [Verdict<'static>]) {
         let mut order: Vec<usize> = (0..events.len()).collect();
         order.sort_by_key(|&i| (events[i].time_ms.unwrap_or(i64::MIN), i));
@@ -663,6 +777,16 @@ impl RuleSet {
     /// Runs every rule over one record. Windowed rules count it in `state`,
     /// which the caller owns and feeds records in time order: a plugin keeps
     /// one across batches.
+    ///
+    /// ```
+    /// use cts_audit::{classify::classify, report::Verdict, rules::{RuleSet, RuleState}, trace::Trace};
+    /// let rules = RuleSet::builtin();
+    /// let trace = Trace::from_str(r#"{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#).unwrap();
+    /// let mut verdict = Verdict::new(&trace, None, &classify(&trace), String::new());
+    /// rules.judge(&mut verdict, &mut RuleState::default());
+    /// assert_eq!(verdict.severity.as_str(), "high");
+    /// assert!(!verdict.reasons.is_empty());
+    /// ```
     pub fn judge(&self, event: &mut Verdict<'_>, state: &mut RuleState) {
         if self.judge_alone(event) {
             self.judge_in_window(event, state);
@@ -934,6 +1058,22 @@ impl RuleSet {
 /// The state of windowed and first-seen rules while records are fed in
 /// time order. Owned by the caller; grows with the actors and the events
 /// inside the windows.
+///
+/// ```
+/// use cts_audit::{classify::classify, report::Verdict, rules::{RuleSet, RuleState}, trace::Trace};
+/// let rules = RuleSet::builtin();
+/// let mut state = RuleState::default(); // one per stream, fed in time order
+/// for minute in 0..5i64 {
+///     let json = format!(r#"{{"trace_name":"payOrder","service_type":"CBC","code":403,"time":{},"user":{{"name":"mallory"}}}}"#,
+///         1_718_777_931_170 + minute * 60_000);
+///     let trace = Trace::from_str(&json).unwrap();
+///     let mut verdict = Verdict::new(&trace, trace.user(), &classify(&trace), String::new());
+///     rules.judge(&mut verdict, &mut state);
+///     if minute == 4 {
+///         assert!(verdict.rules.iter().any(|r| r == "failed.repeated"));
+///     }
+/// }
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct RuleState {
     failures: HashMap<String, VecDeque<(i64, u32, String, bool)>>,

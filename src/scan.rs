@@ -49,6 +49,23 @@ const SMALL_FILE_BYTES: u64 = 2 << 20;
 const SMALL_BATCH_FILES: usize = 256;
 
 /// Which records to keep: the CTS console's filters.
+///
+/// ```
+/// use cts_audit::scan::{scan, CollectSink, Filters, ScanOptions};
+/// let dir = std::env::temp_dir().join(format!("cts-audit-filters-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("t.jsonl"), concat!(
+///     r#"{"trace_id":"a","trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce","user":{"name":"alice"}}"#, "\n",
+///     r#"{"trace_id":"b","trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce","user":{"name":"bob"}}"#, "\n",
+/// )).unwrap();
+/// let options = ScanOptions {
+///     filters: Filters { user: Some("BOB".into()), ..Filters::default() }, // ASCII case ignored
+///     ..ScanOptions::default()
+/// };
+/// let stats = scan(&[dir.clone()], &options, &mut CollectSink::default());
+/// assert_eq!((stats.emitted, stats.filtered_out), (1, 1));
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
     /// Keep records at or after this time (epoch ms).
@@ -79,6 +96,17 @@ fn same(filter: &Option<String>, value: Option<&str>) -> bool {
 
 impl Filters {
     /// Does the record pass every filter given?
+    ///
+    /// ```
+    /// use cts_audit::{analyze::Analyzer, scan::Filters};
+    /// let verdict = Analyzer::default()
+    ///     .analyze_str(r#"{"trace_name":"payOrder","service_type":"CBC","time":1718777931170}"#)
+    ///     .unwrap();
+    /// let june = Filters { since_ms: Some(1_717_200_000_000), service: Some("cbc".into()), ..Filters::default() };
+    /// assert!(june.matches(&verdict));
+    /// let july = Filters { since_ms: Some(1_719_792_000_000), ..Filters::default() };
+    /// assert!(!july.matches(&verdict));
+    /// ```
     pub fn matches(&self, verdict: &Verdict<'_>) -> bool {
         let time_ok = match (self.since_ms, self.until_ms) {
             (None, None) => true,
@@ -105,6 +133,17 @@ impl Filters {
 }
 
 /// How to scan.
+///
+/// ```
+/// use cts_audit::{catalog::Severity, report::Format, scan::ScanOptions};
+/// let options = ScanOptions {
+///     min_severity: Severity::None, // every record, as `--all`
+///     format: Format::Csv,
+///     threads: Some(2),
+///     ..ScanOptions::default()
+/// };
+/// assert_eq!(options.held_memory, 32 << 20);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     /// Which records to keep.
@@ -136,6 +175,20 @@ impl Default for ScanOptions {
 }
 
 /// A damaged file, record or line, and where it is.
+///
+/// ```
+/// use cts_audit::scan::{scan, CollectSink, ScanOptions};
+/// let dir = std::env::temp_dir().join(format!("cts-audit-errors-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("t.jsonl"), "{\"trace_id\":\"a\"}\n{\"trace_id\": \n").unwrap();
+/// let mut sink = CollectSink::default();
+/// let stats = scan(&[dir.clone()], &ScanOptions::default(), &mut sink);
+/// let problem = &sink.problems[0];
+/// assert_eq!(problem.location.as_deref(), Some("line 2"));
+/// assert!(problem.to_string().contains("t.jsonl: line 2: invalid trace: EOF"), "{problem}");
+/// assert_eq!(stats.error_list, sink.problems);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ScanError {
     /// The file (`-` for stdin).
@@ -158,6 +211,21 @@ impl std::fmt::Display for ScanError {
 /// What a scan read and did. The counts add up:
 /// `unique = records - duplicates = billing + other_service`,
 /// `billing = catalogued + uncatalogued`, `unique = emitted + filtered_out`.
+///
+/// ```
+/// use cts_audit::scan::{scan, CollectSink, ScanOptions};
+/// let dir = std::env::temp_dir().join(format!("cts-audit-stats-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let bind = r#"{"trace_id":"a","trace_name":"bindCard","service_type":"CBC","resource_type":"order"}"#;
+/// let port = r#"{"trace_id":"b","trace_name":"updatePort","service_type":"VPC"}"#;
+/// std::fs::write(dir.join("t.jsonl"), format!("{bind}\n{port}\n{bind}\nnot json\n")).unwrap();
+/// let s = scan(&[dir.clone()], &ScanOptions::default(), &mut CollectSink::default());
+/// assert_eq!((s.records, s.record_errors, s.duplicates), (3, 1, 1));
+/// assert_eq!(s.unique, s.records - s.duplicates);
+/// assert_eq!(s.unique, s.billing + s.other_service);
+/// assert_eq!(s.unique, s.emitted + s.filtered_out);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Stats {
     /// Files read (digests not included).
@@ -204,6 +272,26 @@ pub struct Stats {
 }
 
 /// Receives the scan's output, in order.
+///
+/// ```
+/// use cts_audit::{catalog::Severity, scan::{scan, ScanError, ScanOptions, Sink}};
+/// /// Counts the high and critical records, and keeps nothing else.
+/// #[derive(Default)]
+/// struct Alarms(u64);
+/// impl Sink for Alarms {
+///     fn record(&mut self, _rendered: &[u8], severity: Severity) {
+///         self.0 += u64::from(severity >= Severity::High);
+///     }
+///     fn problem(&mut self, _problem: &ScanError) {}
+/// }
+/// let dir = std::env::temp_dir().join(format!("cts-audit-sink-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("t.json"), r#"[{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}]"#).unwrap();
+/// let mut alarms = Alarms::default();
+/// scan(&[dir.clone()], &ScanOptions::default(), &mut alarms);
+/// assert_eq!(alarms.0, 1);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
 pub trait Sink {
     /// One emitted record, already rendered in the chosen format.
     fn record(&mut self, rendered: &[u8], severity: Severity);
@@ -214,6 +302,14 @@ pub trait Sink {
 }
 
 /// A [`Sink`] that keeps everything in memory; handy in tests and plugins.
+///
+/// ```
+/// use cts_audit::scan::{scan, CollectSink, ScanOptions};
+/// let mut sink = CollectSink::default();
+/// let stats = scan(&["no/such/export".into()], &ScanOptions::default(), &mut sink);
+/// assert_eq!(stats.files, 0);
+/// assert!(sink.output.is_empty() && !sink.problems.is_empty());
+/// ```
 #[derive(Debug, Default)]
 pub struct CollectSink {
     /// Rendered records, concatenated.
@@ -800,6 +896,16 @@ impl<'s> Judging<'s> {
 /// Scans `paths` (files, directories, or `-` for stdin) and returns what it
 /// counted. Problems go to the sink as they are met and into
 /// [`Stats::error_list`]; the scan always goes on.
+///
+/// ```
+/// use cts_audit::scan::{scan, CollectSink, ScanOptions};
+/// // The samples shipped with the crate: every export form.
+/// let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+/// let mut sink = CollectSink::default();
+/// let stats = scan(&[samples], &ScanOptions::default(), &mut sink);
+/// assert!(stats.files >= 5 && stats.digests_skipped >= 1);
+/// assert_eq!(stats.emitted as usize, sink.output.iter().filter(|b| **b == b'\n').count());
+/// ```
 pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> Stats {
     let (files, walk_problems) = input::find(paths);
     let mut ledger = Ledger {

@@ -21,13 +21,30 @@ use crate::rules::BUILTIN;
 use serde_json::{json, Map, Value};
 
 /// The OCSF schema version the output conforms to.
+///
+/// ```
+/// assert!(cts_audit::siem::OCSF_VERSION.starts_with("1."));
+/// ```
 pub const OCSF_VERSION: &str = "1.3.0";
 /// The ECS version the output conforms to.
+///
+/// ```
+/// assert!(cts_audit::siem::ECS_VERSION.starts_with("8."));
+/// ```
 pub const ECS_VERSION: &str = "8.11.0";
 /// `cloud.provider` in both schemas.
+///
+/// ```
+/// assert_eq!(cts_audit::siem::PROVIDER, "huaweicloud");
+/// ```
 pub const PROVIDER: &str = "huaweicloud";
 
 /// OCSF `severity_id`: 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical.
+///
+/// ```
+/// use cts_audit::{catalog::Severity, siem::ocsf_severity_id};
+/// assert_eq!((ocsf_severity_id(Severity::None), ocsf_severity_id(Severity::Critical)), (1, 5));
+/// ```
 pub fn ocsf_severity_id(severity: Severity) -> u8 {
     match severity {
         Severity::None | Severity::Info => 1,
@@ -50,6 +67,11 @@ fn ocsf_severity_name(id: u8) -> &'static str {
 }
 
 /// ECS `event.severity` and `event.risk_score`, on Elastic's rule scale.
+///
+/// ```
+/// use cts_audit::{catalog::Severity, siem::ecs_severity};
+/// assert_eq!(ecs_severity(Severity::Critical), 99);
+/// ```
 pub fn ecs_severity(severity: Severity) -> u8 {
     match severity {
         Severity::None => 0,
@@ -63,6 +85,14 @@ pub fn ecs_severity(severity: Severity) -> u8 {
 
 /// OCSF `activity_id` from the catalog: 1 Create, 2 Read, 3 Update,
 /// 4 Delete; 0 Unknown for an operation the catalog does not name.
+///
+/// ```
+/// use cts_audit::{analyze::Analyzer, siem::activity_id};
+/// let delete = Analyzer::default()
+///     .analyze_str(r#"{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#)
+///     .unwrap();
+/// assert_eq!(activity_id(&delete), 4);
+/// ```
 pub fn activity_id(verdict: &Verdict<'_>) -> u8 {
     match verdict.entry.map(|e| e.activity) {
         Some(Activity::Create) => 1,
@@ -98,6 +128,16 @@ fn status_id(verdict: &Verdict<'_>) -> u8 {
 }
 
 /// The verdict as an OCSF API Activity (class 6003) event.
+///
+/// ```
+/// use cts_audit::{analyze::Analyzer, siem::ocsf};
+/// let verdict = Analyzer::default()
+///     .analyze_str(r#"{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce","time":1718777931170}"#)
+///     .unwrap();
+/// let event = ocsf(&verdict);
+/// assert_eq!(event["class_uid"], 6003);
+/// assert_eq!(event["time"], 1718777931170i64);
+/// ```
 pub fn ocsf(verdict: &Verdict<'_>) -> Value {
     let activity = activity_id(verdict);
     let activity_name = ["Unknown", "Create", "Read", "Update", "Delete"][usize::from(activity)];
@@ -232,6 +272,15 @@ fn extension(verdict: &Verdict<'_>) -> Value {
 
 /// The verdict as an Elastic Common Schema document; `original` is kept as
 /// `event.original` when given.
+///
+/// ```
+/// use cts_audit::{analyze::Analyzer, siem::ecs};
+/// let line = r#"{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#;
+/// let verdict = Analyzer::default().analyze_str(line).unwrap();
+/// let document = ecs(&verdict, Some(line));
+/// assert_eq!(document["event"]["original"], line);
+/// assert_eq!(document["cloud"]["provider"], "huaweicloud");
+/// ```
 pub fn ecs(verdict: &Verdict<'_>, original: Option<&str>) -> Value {
     let flagged = verdict.severity >= Severity::Low;
     let activity = verdict.entry.map(|e| e.activity);

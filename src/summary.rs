@@ -28,10 +28,22 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 /// The columns a summary can group by.
+///
+/// ```
+/// let error = cts_audit::summary::summarize(&[], &["colour"]).unwrap_err();
+/// assert!(error.to_string().contains("cannot group by colour"));
+/// ```
 pub const GROUP_COLUMNS: &[&str] = &["user", "category", "trace_name", "severity"];
 
 /// One record, as much as a summary needs of it. It reads from a JSONL
 /// record of `cts-audit scan` (docs/OUTPUT.md), whose `time` is RFC 3339.
+///
+/// ```
+/// use cts_audit::summary::SummaryRecord;
+/// let line = r#"{"user":"alice","category":null,"trace_name":"listBills","severity":"info","failed":false,"time":"2024-06-19T06:18:51.170Z","rules":[]}"#;
+/// let record: SummaryRecord = serde_json::from_str(line).unwrap();
+/// assert_eq!(record.time_ms, Some(1_718_777_931_170));
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 pub struct SummaryRecord {
     /// Who acted.
@@ -98,6 +110,17 @@ pub struct Summary {
 
 impl Summary {
     /// Counts one record in its group.
+    ///
+    /// ```
+    /// use cts_audit::summary::{Summary, SummaryRecord};
+    /// let record = SummaryRecord { user: None, category: None, trace_name: Some("payOrder".into()),
+    ///     severity: "medium".into(), failed: true, time_ms: None };
+    /// let mut summary = Summary::default();
+    /// summary.add(&record);
+    /// summary.add(&record);
+    /// let table = summary.table(&["trace_name"]).unwrap();
+    /// assert_eq!(table.column("failed").unwrap().u32().unwrap().get(0), Some(2));
+    /// ```
     pub fn add(&mut self, record: &SummaryRecord) {
         self.records += 1;
         // An unambiguous key: each field is `-` when absent, else its length,
@@ -135,6 +158,10 @@ impl Summary {
     }
 
     /// How many records were added.
+    ///
+    /// ```
+    /// assert_eq!(cts_audit::summary::Summary::default().records(), 0);
+    /// ```
     pub fn records(&self) -> u64 {
         self.records
     }
@@ -142,6 +169,12 @@ impl Summary {
     /// Groups the records by `by` (any of [`GROUP_COLUMNS`]) and counts
     /// records, failures and distinct operations, with the highest severity
     /// and the first and last time; the worst groups first.
+    ///
+    /// ```
+    /// let table = cts_audit::summary::Summary::default().table(&["user", "severity"]).unwrap();
+    /// assert_eq!(table.height(), 0);
+    /// assert_eq!(table.get_column_names()[..3], ["user", "severity", "records"]);
+    /// ```
     pub fn table(&self, by: &[&str]) -> PolarsResult<DataFrame> {
         if let Some(bad) = by.iter().find(|c| !GROUP_COLUMNS.contains(c)) {
             polars_bail!(ColumnNotFound: "cannot group by {bad}; use {}", GROUP_COLUMNS.join(", "));
@@ -208,6 +241,15 @@ fn severity_name(rank: Expr) -> Expr {
 }
 
 /// [`Summary::table`] of `records`.
+///
+/// ```
+/// use cts_audit::summary::{summarize, SummaryRecord};
+/// let record = |user: &str, severity: &str| SummaryRecord { user: Some(user.into()), category: None,
+///     trace_name: Some("deleteResource".into()), severity: severity.into(), failed: false, time_ms: None };
+/// let table = summarize(&[record("bob", "low"), record("alice", "high"), record("bob", "low")], &["user"]).unwrap();
+/// // The worst group first, then the busiest.
+/// assert_eq!(table.column("user").unwrap().str().unwrap().get(0), Some("alice"));
+/// ```
 pub fn summarize(records: &[SummaryRecord], by: &[&str]) -> PolarsResult<DataFrame> {
     let mut summary = Summary::default();
     for record in records {

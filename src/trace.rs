@@ -25,6 +25,13 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// A string field that borrows from the input unless it had escapes.
+///
+/// ```
+/// use std::borrow::Cow;
+/// let t = cts_audit::trace::Trace::from_str(r#"{"trace_name":"payOrder","resource_name":"caf\u00e9"}"#).unwrap();
+/// assert!(matches!(t.trace_name, Some(Cow::Borrowed("payOrder")))); // no escapes: borrowed
+/// assert!(matches!(t.resource_name, Some(Cow::Owned(_)))); // decoded: owned
+/// ```
 pub type Text<'a> = Option<Cow<'a, str>>;
 
 /// Deserialises a [`Text`] field, borrowing when the string has no escapes.
@@ -133,6 +140,14 @@ macro_rules! record_struct {
 record_struct! {
     /// One CTS trace. Only the fields an audit needs are read; `request` is
     /// skipped, and `user` and `response` are kept raw until asked for.
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// let t = Trace::from_str(r#"{"trace_id":"t1","trace_type":"ConsoleAction","source_ip":"203.0.113.7",
+    ///   "time":1718777931170,"request":{"ignored":true},"code":200}"#).unwrap();
+    /// assert_eq!(t.trace_type.as_deref(), Some("ConsoleAction"));
+    /// assert_eq!(t.code.and_then(|c| c.0), Some(200));
+    /// ```
     pub struct Trace<'a> {
         /// `ConsoleAction`, `ApiCall`, `SystemAction`, `Others`, ...
         #[serde(borrow, default, deserialize_with = "borrowed_text")]
@@ -166,11 +181,22 @@ record_struct! {
 
 impl<'a> Trace<'a> {
     /// Parses one trace object from bytes (checked for UTF-8 as it goes).
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// assert!(Trace::from_slice(b"{\"trace_name\":\"payOrder\"}").is_ok());
+    /// assert!(Trace::from_slice(b"{\"trace_name\":\"pay\xffOrder\"}").is_err()); // not UTF-8
+    /// ```
     pub fn from_slice(bytes: &'a [u8]) -> serde_json::Result<Trace<'a>> {
         serde_json::from_slice(bytes)
     }
 
     /// Parses one trace object from text already known to be UTF-8.
+    ///
+    /// ```
+    /// let t = cts_audit::trace::Trace::from_str(r#"{"trace_name":"payOrder","extra":{"ignored":true}}"#).unwrap();
+    /// assert_eq!(t.trace_name.as_deref(), Some("payOrder"));
+    /// ```
     #[allow(clippy::should_implement_trait)] // FromStr cannot borrow from its input
     pub fn from_str(text: &'a str) -> serde_json::Result<Trace<'a>> {
         serde_json::from_str(text)
@@ -178,6 +204,14 @@ impl<'a> Trace<'a> {
 
     /// `time` in epoch milliseconds, falling back to `record_time` when
     /// `time` is absent, null or unreadable.
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// let console = Trace::from_str(r#"{"time":"Nov 16, 2023 10:54:04 GMT+08:00"}"#).unwrap();
+    /// assert_eq!(console.time_ms(), Some(1_700_103_244_000));
+    /// let fallback = Trace::from_str(r#"{"time":null,"record_time":"1718777931170"}"#).unwrap();
+    /// assert_eq!(fallback.time_ms(), Some(1_718_777_931_170));
+    /// ```
     pub fn time_ms(&self) -> Option<i64> {
         self.time
             .and_then(|t| t.0)
@@ -202,6 +236,12 @@ impl<'a> Trace<'a> {
     }
 
     /// The rating, from `trace_rating` or the legacy `trace_status`.
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// assert_eq!(Trace::from_str(r#"{"trace_status":"warning"}"#).unwrap().rating(), Some("warning"));
+    /// assert_eq!(Trace::from_str(r#"{"trace_rating":""}"#).unwrap().rating(), None);
+    /// ```
     pub fn rating(&self) -> Option<&str> {
         self.trace_rating
             .as_deref()
@@ -211,6 +251,15 @@ impl<'a> Trace<'a> {
 
     /// The caller, parsed from an object or a JSON-encoded string. `None` when
     /// absent, null, or unparsable.
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// let t = Trace::from_str(r#"{"user":{"name":"alice","type":"User","domain":{"name":"acme"}}}"#).unwrap();
+    /// let user = t.user().unwrap();
+    /// assert_eq!(user.user_type.as_deref(), Some("User"));
+    /// assert_eq!(user.domain.unwrap().name.as_deref(), Some("acme"));
+    /// assert!(Trace::from_str(r#"{"user":"{not json"}"#).unwrap().user().is_none());
+    /// ```
     pub fn user(&self) -> Option<User<'a>> {
         let raw = self.user?.get();
         let raw: &'a str = raw;
@@ -227,6 +276,14 @@ impl<'a> Trace<'a> {
 
     /// The response body as text: a JSON string is decoded, an object is
     /// returned as written.
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// let encoded = Trace::from_str(r#"{"response":"{\"error_code\":\"CBC.0151\"}"}"#).unwrap();
+    /// assert_eq!(encoded.response_text().as_deref(), Some(r#"{"error_code":"CBC.0151"}"#));
+    /// let object = Trace::from_str(r#"{"response":{"status":"SUCCESS"}}"#).unwrap();
+    /// assert_eq!(object.response_text().as_deref(), Some(r#"{"status":"SUCCESS"}"#));
+    /// ```
     pub fn response_text(&self) -> Option<Cow<'a, str>> {
         let raw: &'a str = self.response?.get();
         if raw.starts_with('"') {
@@ -243,11 +300,24 @@ record_struct! {
     /// The few fields every record needs for counting and classification, and
     /// the markers of wrappers: parsing only these is cheaper than a full
     /// [`Trace`], and most records need no more.
+    ///
+    /// ```
+    /// use cts_audit::trace::{TraceFields, TraceHead};
+    /// let head = TraceHead::from_str(r#"{"trace_id":"t1","trace_name":"updatePort","service_type":"VPC","user":{"name":"x"}}"#).unwrap();
+    /// assert_eq!((head.trace_id(), head.service()), (Some("t1"), "VPC"));
+    /// ```
     pub struct TraceHead<'a> {}
 }
 
 impl<'a> TraceHead<'a> {
     /// Parses the head of one trace object.
+    ///
+    /// ```
+    /// use cts_audit::trace::{TraceFields, TraceHead};
+    /// let head = TraceHead::from_str(r#"{"trace_id":"t1","trace_name":"payOrder","service_type":"CBC",
+    ///   "code":"200","request":"{\"a very\":\"long body\"}"}"#).unwrap();
+    /// assert_eq!((head.name(), head.service(), head.http_code()), ("payOrder", "CBC", Some(200)));
+    /// ```
     #[allow(clippy::should_implement_trait)] // FromStr cannot borrow from its input
     pub fn from_str(text: &'a str) -> serde_json::Result<TraceHead<'a>> {
         serde_json::from_str(text)
@@ -256,6 +326,15 @@ impl<'a> TraceHead<'a> {
 
 /// What classification and the record walker read, from a full [`Trace`]
 /// or a [`TraceHead`].
+///
+/// ```
+/// use cts_audit::trace::{Trace, TraceFields, TraceHead};
+/// fn describe<'a>(record: &impl TraceFields<'a>) -> String {
+///     format!("{}/{} by {:?}", record.service(), record.name(), record.rating())
+/// }
+/// let text = r#"{"trace_name":"payOrder","service_type":"CBC","trace_status":"normal"}"#;
+/// assert_eq!(describe(&TraceHead::from_str(text).unwrap()), describe(&Trace::from_str(text).unwrap()));
+/// ```
 pub trait TraceFields<'a> {
     /// `trace_id`.
     fn trace_id(&self) -> Option<&str>;
@@ -324,6 +403,15 @@ trace_fields!(Trace, |trace| Trace::response_text(trace));
 trace_fields!(TraceHead, |_head| None);
 
 /// The caller of an operation (CTS `UserInfo`).
+///
+/// ```
+/// use cts_audit::trace::Trace;
+/// // CTS often writes the user as a JSON document inside a string.
+/// let t = Trace::from_str(r#"{"user":"{\"name\":\"acme/ops-agency\",\"type\":\"AssumedAgency\",\"principal_is_root_user\":\"false\"}"}"#).unwrap();
+/// let user = t.user().unwrap();
+/// assert_eq!(user.display_name(), Some("acme/ops-agency"));
+/// assert_eq!(user.principal_is_root_user.map(|f| f.0), Some(false));
+/// ```
 #[derive(Debug, Default, Deserialize, Clone)]
 pub struct User<'a> {
     /// User name (`<domain>/<agency>` for agencies).
@@ -350,6 +438,12 @@ pub struct User<'a> {
 }
 
 /// The account (domain) of a user.
+///
+/// ```
+/// use cts_audit::trace::Trace;
+/// let t = Trace::from_str(r#"{"user":{"domain":{"name":"acme","id":"25fe78d9"}}}"#).unwrap();
+/// assert_eq!(t.user().unwrap().domain.unwrap().id.as_deref(), Some("25fe78d9"));
+/// ```
 #[derive(Debug, Default, Deserialize, Clone)]
 pub struct Domain<'a> {
     /// Account name.
@@ -362,6 +456,12 @@ pub struct Domain<'a> {
 
 impl User<'_> {
     /// The best name for the caller: `name`, else `user_name`.
+    ///
+    /// ```
+    /// use cts_audit::trace::User;
+    /// let user = User { user_name: Some("alice".into()), ..User::default() };
+    /// assert_eq!(user.display_name(), Some("alice"));
+    /// ```
     pub fn display_name(&self) -> Option<&str> {
         self.name
             .as_deref()
@@ -370,6 +470,15 @@ impl User<'_> {
     }
 
     /// Detaches the user from the text it was parsed from.
+    ///
+    /// ```
+    /// use cts_audit::trace::{Trace, User};
+    /// let user: User<'static> = {
+    ///     let text = String::from(r#"{"user":{"name":"alice"}}"#);
+    ///     Trace::from_str(&text).unwrap().user().unwrap().into_owned()
+    /// };
+    /// assert_eq!(user.display_name(), Some("alice"));
+    /// ```
     pub fn into_owned(self) -> User<'static> {
         fn own(text: Text<'_>) -> Text<'static> {
             text.map(|t| Cow::Owned(t.into_owned()))
@@ -390,6 +499,14 @@ impl User<'_> {
 }
 
 /// A boolean written as `true` or as the string `"true"`.
+///
+/// ```
+/// use cts_audit::trace::Trace;
+/// for text in [r#"{"user":{"principal_is_root_user":"true"}}"#, r#"{"user":{"principal_is_root_user":true}}"#] {
+///     let flag = Trace::from_str(text).unwrap().user().unwrap().principal_is_root_user;
+///     assert_eq!(flag.map(|f| f.0), Some(true));
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flag(pub bool);
 
@@ -417,6 +534,14 @@ impl<'de> Deserialize<'de> for Flag {
 
 /// An HTTP status written as a number or a string; `None` inside when the
 /// value is null, empty or not a number.
+///
+/// ```
+/// use cts_audit::trace::Trace;
+/// let code = |text| Trace::from_str(text).unwrap().code.and_then(|c| c.0);
+/// assert_eq!(code(r#"{"code":403}"#), Some(403));
+/// assert_eq!(code(r#"{"code":" 200 "}"#), Some(200));
+/// assert_eq!(code(r#"{"code":""}"#), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpCode(pub Option<u16>);
 
@@ -450,6 +575,13 @@ impl<'de> Deserialize<'de> for HttpCode {
 
 /// A time in epoch milliseconds, from any of the shapes CTS exports use;
 /// `None` inside when the text is not a time we can read.
+///
+/// ```
+/// use cts_audit::trace::{Timestamp, Trace};
+/// let t = Trace::from_str(r#"{"time":"yesterday","record_time":1718777931170}"#).unwrap();
+/// assert_eq!(t.time, Some(Timestamp(None))); // present, but not a time
+/// assert_eq!(t.record_time, Some(Timestamp(Some(1_718_777_931_170))));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timestamp(pub Option<i64>);
 

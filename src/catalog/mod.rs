@@ -24,6 +24,13 @@ mod vocab;
 pub use vocab::{Activity, Category, Scope, Severity};
 
 /// One documented operation: a row of `catalog/*.csv`.
+///
+/// ```
+/// use cts_audit::catalog::{lookup_for, Activity, Scope};
+/// let entry = lookup_for("deleteResource", "cloudresouce").unwrap();
+/// assert_eq!((entry.scope, entry.activity), (Scope::Billing, Activity::Delete));
+/// assert!(entry.source.starts_with("000_")); // the seed document it comes from
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Entry {
     /// Position in [`entries`]; stable for one build of the crate.
@@ -47,6 +54,11 @@ pub struct Entry {
 }
 
 /// A documented service error code, e.g. `CBC.0151`.
+///
+/// ```
+/// let code = cts_audit::catalog::error_code("CBC.0151").unwrap();
+/// assert_eq!(code.code, "CBC.0151");
+/// ```
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub struct ErrorCode {
     /// The code as it appears in a response, e.g. `CBC.99005003`.

@@ -77,6 +77,11 @@ impl Default for SeenIds {
 
 impl SeenIds {
     /// True when `key` is new.
+    ///
+    /// ```
+    /// let mut seen = cts_audit::scan::SeenIds::default();
+    /// assert!(seen.insert(42) && !seen.insert(42));
+    /// ```
     pub fn insert(&mut self, key: u128) -> bool {
         let (shard, print) = self.place(key);
         self.shards[shard].insert(print)
@@ -86,6 +91,13 @@ impl SeenIds {
     /// the same as [`SeenIds::insert`] on each, but a group's table reads
     /// are started together, so their cache misses overlap instead of
     /// coming one after another.
+    ///
+    /// ```
+    /// let mut seen = cts_audit::scan::SeenIds::default();
+    /// let mut new = Vec::new();
+    /// seen.insert_each(&[1, 2, 1], &mut new);
+    /// assert_eq!(new, [true, true, false]);
+    /// ```
     pub fn insert_each(&mut self, keys: &[u128], new: &mut Vec<bool>) {
         /// About as many misses as a core keeps in flight.
         const GROUP: usize = 16;
@@ -121,16 +133,35 @@ impl SeenIds {
     }
 
     /// How many ids were seen.
+    ///
+    /// ```
+    /// let mut seen = cts_audit::scan::SeenIds::default();
+    /// seen.insert(1);
+    /// seen.insert(1);
+    /// assert_eq!(seen.len(), 1);
+    /// ```
     pub fn len(&self) -> u64 {
         self.shards.iter().map(|s| s.len as u64).sum()
     }
 
     /// True before the first id.
+    ///
+    /// ```
+    /// assert!(cts_audit::scan::SeenIds::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The memory the set holds: its tables and their headers.
+    ///
+    /// ```
+    /// let mut seen = cts_audit::scan::SeenIds::default();
+    /// for key in 0..100_000u128 {
+    ///     seen.insert(key);
+    /// }
+    /// assert!(seen.bytes() < 16 * 100_000 + 4096); // under 16 bytes an id
+    /// ```
     pub fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self
