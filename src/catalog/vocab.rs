@@ -16,9 +16,13 @@ macro_rules! vocabulary {
 
         impl $name {
             /// Every value, in declaration order.
+            ///
+            #[doc = concat!("```\nuse cts_audit::catalog::", stringify!($name), ";\nassert!(!", stringify!($name), "::ALL.is_empty());\n```")]
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
             /// The spelling used in catalog/ and in output.
+            ///
+            #[doc = concat!("```\nuse cts_audit::catalog::", stringify!($name), ";\nfor value in ", stringify!($name), "::ALL {\n    assert_eq!(value.as_str(), value.as_str().to_lowercase());\n}\n```")]
             pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
@@ -27,6 +31,8 @@ macro_rules! vocabulary {
 
             /// Parses the spelling used in catalog/ and on the command line
             /// (ASCII case is ignored).
+            ///
+            #[doc = concat!("```\nuse cts_audit::catalog::", stringify!($name), ";\nfor value in ", stringify!($name), "::ALL {\n    assert_eq!(", stringify!($name), "::parse(&value.as_str().to_uppercase()), Some(*value));\n}\nassert_eq!(", stringify!($name), "::parse(\"no such word\"), None);\n```")]
             pub fn parse(text: &str) -> Option<$name> {
                 $(if text.eq_ignore_ascii_case($text) {
                     return Some($name::$variant);
