@@ -1,7 +1,9 @@
 //! Finding, opening and splitting exported trace files.
 //!
 //! The path a record takes: [`find`] walks the paths given, in sorted order;
-//! [`open`] sniffs gzip by its magic bytes; [`Container::detect`] tells an
+//! [`open`] sniffs gzip by its magic bytes, and a tar archive by its header
+//! (its members, read by [`each_tar_member`], take the same path as files);
+//! [`Container::detect`] tells an
 //! array, JSON lines and a single document apart by content; and
 //! [`read_units`] cuts the stream into [`Unit`]s of whole records, in bounded
 //! blocks, for the workers.
@@ -148,53 +150,131 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
     (files, problems)
 }
 
+/// What an input holds, as [`open`] finds it.
+pub enum Opened {
+    /// Content to read for traces, gunzipped when it was gzip.
+    Content(Box<dyn Read + Send>),
+    /// A tar archive, gunzipped when it was a `.tar.gz`: each member is an
+    /// input of its own ([`each_tar_member`]).
+    Tar(Box<dyn Read + Send>),
+}
+
 /// Opens an input, decompressing gzip (several members allowed) when the
-/// content starts with its magic bytes, whatever the file is called. Plain
-/// input is read straight into the caller's buffers, without a second copy.
-/// A tar archive (a `.tar.gz` of an OBS download, say) is refused with an
-/// error that says to extract it.
+/// content starts with its magic bytes, whatever the file is called, and
+/// telling a tar archive (a `.tar.gz` of an OBS download, say) by its
+/// header. Plain input is read straight into the caller's buffers, without a
+/// second copy.
 ///
 /// ```
-/// use cts_audit::input::{open, InputFile};
+/// use cts_audit::input::{open, InputFile, Opened};
 /// use std::io::{Read, Write};
 /// let path = std::env::temp_dir().join(format!("cts-audit-open-{}.json.gz", std::process::id()));
 /// let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
 /// gz.write_all(b"[{\"trace_name\":\"payOrder\"}]").unwrap();
 /// std::fs::write(&path, gz.finish().unwrap()).unwrap();
 /// let input = InputFile { path: path.clone(), size: 0, is_digest: false, is_stream: false };
+/// let Ok(Opened::Content(mut content)) = open(&input) else { panic!("not content") };
 /// let mut text = String::new();
-/// open(&input).unwrap().read_to_string(&mut text).unwrap(); // gunzipped by its magic bytes
+/// content.read_to_string(&mut text).unwrap(); // gunzipped by its magic bytes
 /// assert_eq!(text, "[{\"trace_name\":\"payOrder\"}]");
 /// # std::fs::remove_file(path).unwrap();
 /// ```
-pub fn open(input: &InputFile) -> io::Result<Box<dyn Read + Send>> {
+pub fn open(input: &InputFile) -> io::Result<Opened> {
     let content = if input.is_stdin() {
         decompress(io::stdin())?.boxed()
     } else {
         decompress(File::open(&input.path)?)?.boxed()
     };
-    refuse_tar(content)
+    Ok(match sniff_tar(content) {
+        (true, content) => Opened::Tar(Box::new(content)),
+        (false, content) => Opened::Content(Box::new(content)),
+    })
 }
 
 /// Where a tar header keeps its magic, `ustar`.
 const TAR_MAGIC_AT: std::ops::Range<usize> = 257..262;
 
-/// Passes `content` on, unless it is a tar archive: its members' headers
-/// and padding would otherwise be read as lines of noise.
-fn refuse_tar(mut content: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+/// Whether `content` is a tar archive, and the content itself, whole.
+fn sniff_tar<R: Read>(mut content: R) -> (bool, Sniffed<R>) {
     let mut head = Vec::with_capacity(TAR_MAGIC_AT.end);
     // A read error here (a gzip stream cut short) is met again, and reported
     // with its place, when the content is read on.
     let _ = (&mut content)
         .take(TAR_MAGIC_AT.end as u64)
         .read_to_end(&mut head);
-    if head.get(TAR_MAGIC_AT) == Some(b"ustar") {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "a tar archive, which is not read: extract it first (`tar xf FILE`) and scan the folder",
-        ));
+    let is_tar = head.get(TAR_MAGIC_AT) == Some(b"ustar");
+    (is_tar, io::Cursor::new(head).chain(content))
+}
+
+/// A regular file inside a tar archive.
+pub struct TarMember<'r> {
+    /// The archive's path joined with the member's (`bundle.tar.gz/CloudTraces/…`).
+    pub path: PathBuf,
+    /// Its content, gunzipped when it is gzip; or why it is not read (a tar
+    /// inside the tar, another compression, a link).
+    pub content: Result<Box<dyn Read + 'r>, String>,
+}
+
+/// Calls `visit` with each member of the tar archive `content` (read from
+/// `archive`), in archive order; directories are passed over. Returns what
+/// ended the walk early (a damaged or truncated archive), if anything: the
+/// members before it were visited.
+///
+/// ```
+/// use cts_audit::input::each_tar_member;
+/// use std::io::Read;
+/// let mut tar = tar::Builder::new(Vec::new());
+/// let mut header = tar::Header::new_gnu();
+/// header.set_size(2);
+/// tar.append_data(&mut header, "CloudTraces/a.json", &b"[]"[..]).unwrap();
+/// let bytes = tar.into_inner().unwrap();
+/// let mut seen = Vec::new();
+/// let problem = each_tar_member("bundle.tar".as_ref(), Box::new(std::io::Cursor::new(bytes)), &mut |member| {
+///     let mut text = String::new();
+///     member.content.unwrap().read_to_string(&mut text).unwrap();
+///     seen.push((member.path, text));
+/// });
+/// assert!(problem.is_none());
+/// assert_eq!(seen, [("bundle.tar/CloudTraces/a.json".into(), "[]".to_owned())]);
+/// ```
+pub fn each_tar_member(
+    archive: &Path,
+    content: Box<dyn Read + Send>,
+    visit: &mut dyn FnMut(TarMember<'_>),
+) -> Option<String> {
+    let mut tar = tar::Archive::new(content);
+    let entries = match tar.entries() {
+        Ok(entries) => entries,
+        Err(err) => return Some(format!("unreadable tar archive: {err}")),
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => return Some(format!("damaged tar archive: {err}")),
+        };
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        let path = archive.join(String::from_utf8_lossy(&entry.path_bytes()).as_ref());
+        let content = if !kind.is_file() {
+            Err(format!(
+                "a {kind:?} member of the archive, not a regular file: not read"
+            ))
+        } else {
+            match decompress(entry) {
+                Ok(content) => match sniff_tar(content) {
+                    (true, _) => Err("a tar archive inside the archive, which is not read: \
+                                      extract it first (`tar xf FILE`)"
+                        .to_owned()),
+                    (false, content) => Ok(Box::new(content) as Box<dyn Read>),
+                },
+                Err(err) => Err(err.to_string()),
+            }
+        };
+        visit(TarMember { path, content });
     }
-    Ok(Box::new(io::Cursor::new(head).chain(content)))
+    None
 }
 
 /// The sniffed first bytes put back in front of the rest of the reader.

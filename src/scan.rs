@@ -29,7 +29,7 @@ mod seen;
 
 use crate::catalog::Severity;
 use crate::classify::{classify, Classification, Kind};
-use crate::input::{self, InputFile, Unit};
+use crate::input::{self, Container, InputFile, Opened, ReadProblem, Unit};
 use crate::records::{self, Location, Visitor};
 use crate::report::{self, Format, Verdict};
 use crate::rules::{RuleSet, RuleState};
@@ -41,7 +41,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 /// Files up to this size are read whole by one worker each.
 const SMALL_FILE_BYTES: u64 = 2 << 20;
@@ -228,11 +228,13 @@ impl std::fmt::Display for ScanError {
 /// ```
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Stats {
-    /// Files read (digests not included).
+    /// Files read (digests not included); each member of a tar archive is
+    /// a file, and the archive itself is not counted.
     pub files: u64,
     /// Files not read as traces: unreadable, empty, compressed other than
-    /// with gzip, a tar archive, UTF-16 text, or a pipe, socket or device
-    /// met inside a directory.
+    /// with gzip, UTF-16 text, a pipe, socket or device met inside a
+    /// directory, a tar archive with no member read, or a member of one that
+    /// is not read (a link, a nested archive).
     pub files_skipped: u64,
     /// Integrity digest files recognised and skipped.
     pub digests_skipped: u64,
@@ -361,6 +363,8 @@ struct UnitResult {
     skipped: bool,
     /// Whole-file results only: the size on disk, for progress.
     disk_bytes: u64,
+    /// Whole-file results only: a tar archive, not read here.
+    is_archive: bool,
 }
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
@@ -585,7 +589,12 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
         ..UnitResult::default()
     };
     let mut reader = match input::open(input) {
-        Ok(reader) => reader,
+        Ok(Opened::Content(reader)) => reader,
+        Ok(Opened::Tar(_)) => {
+            // Its members are streamed in order by the ledger's thread.
+            result.is_archive = true;
+            return result;
+        }
         Err(err) => {
             result.skipped = true;
             result.problems.push(ScanError {
@@ -645,6 +654,10 @@ struct Ledger<'s> {
     /// Unique records by severity, by [`Severity`]'s order: counted here,
     /// and named in [`Stats::by_severity`] when the scan ends.
     severities: [u64; Severity::ALL.len()],
+    /// How many inputs were found: archive members are numbered after them.
+    found_files: usize,
+    /// The paths of archive members read so far, numbered from `found_files`.
+    members: Vec<PathBuf>,
     sink: &'s mut dyn Sink,
 }
 
@@ -657,6 +670,7 @@ impl Ledger<'_> {
     /// thread), and the writer (in parallel). This thread runs the windowed
     /// rules of one batch while the workers write the batch before it.
     fn judge(&mut self, pool: &rayon::ThreadPool, options: &ScanOptions, files: &[InputFile]) {
+        let members = std::mem::take(&mut self.members);
         /// Candidates per batch.
         const BATCH: usize = 8192;
         let held = std::mem::replace(&mut self.held, Held::new(0));
@@ -664,7 +678,11 @@ impl Ledger<'_> {
         let mut judged = 0u64;
         let mut sorted = held.into_sorted();
         let mut state = RuleState::default();
-        let judging = Judging { options, files };
+        let judging = Judging {
+            options,
+            files,
+            members: &members,
+        };
         // The batch judged last round, waiting to be written.
         let mut waiting: Option<(Vec<Packed>, Vec<Judgment>)> = None;
         loop {
@@ -733,6 +751,44 @@ impl Ledger<'_> {
             }
             None => self.stats.filtered_out += 1,
         }
+    }
+
+    /// Counts one file read to its end: skipped (refused, empty), a
+    /// digest, or a trace file, with the problems reading it met.
+    fn end_file(&mut self, end: FileEnd, any_records: bool, digests: u64) {
+        self.sink.progress(end.disk_bytes);
+        match end.not_read {
+            Some(NotRead::Digest) => {
+                self.stats.digests_skipped += 1;
+                return;
+            }
+            Some(NotRead::Refused(message)) => {
+                self.stats.files_skipped += 1;
+                return self.problem(ScanError {
+                    file: end.path,
+                    location: None,
+                    message,
+                });
+            }
+            None => {}
+        }
+        for problem in end.problems {
+            self.stats.record_errors += u64::from(problem.location.is_some());
+            self.problem(ScanError {
+                file: end.path.clone(),
+                location: problem.location,
+                message: problem.message,
+            });
+        }
+        let empty = end.container.is_none() && !any_records;
+        if empty {
+            self.problem(ScanError {
+                file: end.path,
+                location: None,
+                message: "empty input: no traces".into(),
+            });
+        }
+        account_file(&mut self.stats, empty, any_records, digests);
     }
 
     fn problem(&mut self, problem: ScanError) {
@@ -816,6 +872,8 @@ struct Written {
 struct Judging<'s> {
     options: &'s ScanOptions,
     files: &'s [InputFile],
+    /// Archive members, numbered after `files`.
+    members: &'s [PathBuf],
 }
 
 impl<'s> Judging<'s> {
@@ -824,9 +882,14 @@ impl<'s> Judging<'s> {
 
     /// The path of the file a candidate came from.
     fn path(&self, packed: &Packed) -> &'s Path {
-        self.files
-            .get(packed.file() as usize)
-            .map_or(Path::new("-"), |f| f.path.as_path())
+        let index = packed.file() as usize;
+        match self.files.get(index) {
+            Some(file) => &file.path,
+            None => self
+                .members
+                .get(index - self.files.len())
+                .map_or(Path::new("-"), PathBuf::as_path),
+        }
     }
 
     /// The rules that need no other record, in parallel; `true` beside the
@@ -915,6 +978,8 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         keys: Vec::new(),
         new_keys: Vec::new(),
         severities: [0; Severity::ALL.len()],
+        found_files: files.len(),
+        members: Vec::new(),
         sink,
     };
     for (path, message) in walk_problems {
@@ -974,7 +1039,11 @@ fn scan_files(
                     .map(|i| process_file(&files[i], i, options))
                     .collect()
             });
-            for result in results {
+            for (i, result) in (next..end).zip(results) {
+                if result.is_archive {
+                    scan_large_file(pool, &files[i], i, options, ledger);
+                    continue;
+                }
                 let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
                 account_file(
                     &mut ledger.stats,
@@ -1002,9 +1071,42 @@ fn account_file(stats: &mut Stats, skipped: bool, had_records: bool, digests: u6
     }
 }
 
-/// Streams one large file (or stdin): a reader thread cuts blocks, the pool
-/// parses each as it comes, and a reorder buffer hands the results to the
-/// ledger in input order.
+/// What a reader thread hands on, in input order.
+enum Piece {
+    /// Whole records of the file at the path.
+    Unit(Unit, Arc<Path>),
+    /// One file read to its end.
+    End(FileEnd),
+}
+
+/// What reading one file met, counted once its records are in.
+struct FileEnd {
+    path: PathBuf,
+    /// Its size on disk, for progress (0 for an archive member).
+    disk_bytes: u64,
+    /// The layout found; `None` for empty content.
+    container: Option<Container>,
+    problems: Vec<ReadProblem>,
+    /// Why it was not read, when it was not.
+    not_read: Option<NotRead>,
+}
+
+enum NotRead {
+    /// An integrity digest, by its name.
+    Digest,
+    /// Content that is not read, and why.
+    Refused(String),
+}
+
+/// One step of a stream, ready for the ledger in its turn.
+enum Step {
+    Unit(UnitResult),
+    End(FileEnd),
+}
+
+/// Streams one large file, stdin, or a tar archive of any size: a reader
+/// thread cuts blocks, the pool parses each as it comes, and a reorder
+/// buffer hands the results to the ledger in input order.
 fn scan_large_file(
     pool: &rayon::ThreadPool,
     input: &InputFile,
@@ -1012,8 +1114,7 @@ fn scan_large_file(
     options: &ScanOptions,
     ledger: &mut Ledger<'_>,
 ) {
-    let mut reader = match input::open(input) {
-        Ok(reader) => reader,
+    match input::open(input) {
         Err(err) => {
             ledger.stats.files_skipped += 1;
             ledger.problem(ScanError {
@@ -1021,16 +1122,122 @@ fn scan_large_file(
                 location: None,
                 message: format!("cannot open: {err}"),
             });
-            return;
         }
-    };
+        Ok(Opened::Content(mut reader)) => {
+            let path: Arc<Path> = Arc::from(input.path.as_path());
+            scan_stream(pool, options, ledger, move |send, spare| {
+                read_pieces(index, path, &mut *reader, input.size, send, spare)
+            });
+        }
+        Ok(Opened::Tar(content)) => {
+            let first = ledger.found_files + ledger.members.len();
+            let (members, damage) = scan_stream(pool, options, ledger, move |send, spare| {
+                read_archive_pieces(&input.path, first, content, send, spare)
+            })
+            .unwrap_or_default();
+            ledger.sink.progress(input.size);
+            let empty = members.is_empty();
+            ledger.members.extend(members);
+            // An archive with no member read is skipped, as an empty file
+            // is; its members are counted as files of their own.
+            if empty {
+                ledger.stats.files_skipped += 1;
+            }
+            let message = match damage {
+                Some(damage) => damage,
+                None if empty => "empty tar archive: no files".into(),
+                None => return,
+            };
+            ledger.problem(ScanError {
+                file: input.path.clone(),
+                location: None,
+                message,
+            });
+        }
+    }
+}
+
+/// Cuts one file's content into pieces: its units, then its end.
+fn read_pieces(
+    index: usize,
+    path: Arc<Path>,
+    reader: &mut dyn std::io::Read,
+    disk_bytes: u64,
+    send: &mut dyn FnMut(Piece),
+    spare: &mut dyn FnMut() -> Vec<u8>,
+) {
+    let (container, problems) = input::read_units_into(
+        index,
+        reader,
+        &mut |unit| send(Piece::Unit(unit, Arc::clone(&path))),
+        spare,
+    );
+    send(Piece::End(FileEnd {
+        path: path.to_path_buf(),
+        disk_bytes,
+        container,
+        problems,
+        not_read: None,
+    }));
+}
+
+/// Cuts each member of a tar archive into pieces, numbering the members
+/// from `first`. Returns their paths, and what ended the archive early.
+fn read_archive_pieces(
+    archive: &Path,
+    first: usize,
+    content: Box<dyn std::io::Read + Send>,
+    send: &mut dyn FnMut(Piece),
+    spare: &mut dyn FnMut() -> Vec<u8>,
+) -> (Vec<PathBuf>, Option<String>) {
+    let mut members = Vec::new();
+    let damage = input::each_tar_member(archive, content, &mut |member| {
+        let index = first + members.len();
+        members.push(member.path.clone());
+        let not_read = |why| {
+            Piece::End(FileEnd {
+                path: member.path.clone(),
+                disk_bytes: 0,
+                container: None,
+                problems: Vec::new(),
+                not_read: Some(why),
+            })
+        };
+        if input::is_digest_name(&member.path) {
+            return send(not_read(NotRead::Digest));
+        }
+        match member.content {
+            Ok(mut reader) => read_pieces(
+                index,
+                Arc::from(member.path.as_path()),
+                &mut reader,
+                0,
+                send,
+                spare,
+            ),
+            Err(why) => send(not_read(NotRead::Refused(why))),
+        }
+    });
+    (members, damage)
+}
+
+/// Runs `read` on a reader thread and the units it cuts on the pool,
+/// handing results and file ends to the ledger in input order. Returns what
+/// `read` returns.
+fn scan_stream<T: Send>(
+    pool: &rayon::ThreadPool,
+    options: &ScanOptions,
+    ledger: &mut Ledger<'_>,
+    read: impl FnOnce(&mut dyn FnMut(Piece), &mut dyn FnMut() -> Vec<u8>) -> T + Send,
+) -> Option<T> {
     // Units in flight at once: enough to keep every worker busy while the
     // ledger catches up, few enough to bound memory (each is ~BLOCK_BYTES).
     let max_in_flight = pool.current_num_threads().max(1) * 2;
-    let (sender, receiver) = mpsc::sync_channel::<Unit>(max_in_flight);
+    let (sender, receiver) = mpsc::sync_channel::<Piece>(max_in_flight);
+    // Records and digests of the file being read, since its last end.
     let mut any_records = false;
     let mut digests = 0;
-    let (container, problems) = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         // Processed units' buffers go back to the reader: no page faults
         // and no regrowth for each new block.
         let (recycle, recycled) = mpsc::channel::<Vec<u8>>();
@@ -1040,12 +1247,10 @@ fn scan_large_file(
                     .try_recv()
                     .unwrap_or_else(|_| Vec::with_capacity(input::BLOCK_BYTES + (64 << 10)))
             };
-            input::read_units_into(
-                index,
-                &mut *reader,
-                &mut |unit| {
+            read(
+                &mut |piece| {
                     // The receiver only hangs up when this scan ends.
-                    let _ = sender.send(unit);
+                    let _ = sender.send(piece);
                 },
                 &mut spare,
             )
@@ -1056,34 +1261,59 @@ fn scan_large_file(
         pool.in_place_scope(|workers| {
             let mut next_seq = 0u64;
             let mut next_to_take = 0u64;
-            let mut waiting: BTreeMap<u64, UnitResult> = BTreeMap::new();
+            let mut waiting: BTreeMap<u64, Step> = BTreeMap::new();
+            // Only units count against the limit: a file's end holds no data.
+            let mut units_in_flight = 0;
             let mut reader_done = false;
             loop {
-                while !reader_done && next_seq - next_to_take < max_in_flight as u64 {
-                    let unit = if next_seq == next_to_take {
+                while !reader_done && units_in_flight < max_in_flight {
+                    let piece = if next_seq == next_to_take {
                         receiver.recv().ok()
                     } else {
                         match receiver.try_recv() {
-                            Ok(unit) => Some(unit),
+                            Ok(piece) => Some(piece),
                             Err(mpsc::TryRecvError::Empty) => break,
                             Err(mpsc::TryRecvError::Disconnected) => None,
                         }
                     };
-                    let Some(unit) = unit else {
-                        reader_done = true;
+                    match piece {
+                        None => reader_done = true,
+                        Some(Piece::End(end)) => {
+                            waiting.insert(next_seq, Step::End(end));
+                        }
+                        Some(Piece::Unit(unit, path)) => {
+                            units_in_flight += 1;
+                            let result_sender = result_sender.clone();
+                            let recycle = recycle.clone();
+                            let seq = next_seq;
+                            workers.spawn(move |_| {
+                                let result = process_unit(&unit, &path, options);
+                                let _ = result_sender.send((seq, result));
+                                let mut bytes = unit.bytes;
+                                bytes.clear();
+                                let _ = recycle.send(bytes);
+                            });
+                        }
+                    }
+                    if reader_done {
                         break;
-                    };
-                    let result_sender = result_sender.clone();
-                    let recycle = recycle.clone();
-                    let seq = next_seq;
-                    workers.spawn(move |_| {
-                        let result = process_unit(&unit, &input.path, options);
-                        let _ = result_sender.send((seq, result));
-                        let mut bytes = unit.bytes;
-                        bytes.clear();
-                        let _ = recycle.send(bytes);
-                    });
+                    }
                     next_seq += 1;
+                }
+                while let Some(step) = waiting.remove(&next_to_take) {
+                    match step {
+                        Step::Unit(result) => {
+                            units_in_flight -= 1;
+                            any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
+                            digests += result.digests;
+                            ledger.take(result);
+                        }
+                        Step::End(end) => {
+                            ledger.end_file(end, any_records, digests);
+                            (any_records, digests) = (false, 0);
+                        }
+                    }
+                    next_to_take += 1;
                 }
                 if next_to_take == next_seq {
                     if reader_done {
@@ -1094,43 +1324,21 @@ fn scan_large_file(
                 let Ok((seq, result)) = results.recv() else {
                     break;
                 };
-                waiting.insert(seq, result);
-                while let Some(result) = waiting.remove(&next_to_take) {
-                    any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
-                    digests += result.digests;
-                    ledger.take(result);
-                    next_to_take += 1;
-                }
+                waiting.insert(seq, Step::Unit(result));
             }
         });
-        reader_thread.join().unwrap_or_else(|_| {
-            (
-                None,
-                vec![input::ReadProblem {
+        match reader_thread.join() {
+            Ok(value) => Some(value),
+            Err(_) => {
+                ledger.problem(ScanError {
+                    file: PathBuf::from("-"),
                     location: None,
                     message: "the reader thread failed".into(),
-                }],
-            )
-        })
-    });
-    ledger.sink.progress(input.size);
-    for problem in problems {
-        ledger.stats.record_errors += u64::from(problem.location.is_some());
-        ledger.problem(ScanError {
-            file: input.path.clone(),
-            location: problem.location,
-            message: problem.message,
-        });
-    }
-    let empty = container.is_none() && !any_records;
-    if empty {
-        ledger.problem(ScanError {
-            file: input.path.clone(),
-            location: None,
-            message: "empty input: no traces".into(),
-        });
-    }
-    account_file(&mut ledger.stats, empty, any_records, digests);
+                });
+                None
+            }
+        }
+    })
 }
 
 #[cfg(test)]
