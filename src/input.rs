@@ -210,9 +210,34 @@ fn sniff_tar<R: Read>(mut content: R) -> (bool, Sniffed<R>) {
 pub struct TarMember<'r> {
     /// The archive's path joined with the member's (`bundle.tar.gz/CloudTraces/…`).
     pub path: PathBuf,
-    /// Its content, gunzipped when it is gzip; or why it is not read (a tar
-    /// inside the tar, another compression, a link).
-    pub content: Result<Box<dyn Read + 'r>, String>,
+    /// Its size in the archive (compressed, when it is gzip).
+    pub size: u64,
+    /// Its bytes as stored ([`open_member`] reads them); or why it is not
+    /// read (a link, a device).
+    pub raw: Result<Box<dyn Read + 'r>, String>,
+}
+
+/// The content of a member's bytes, gunzipped when it is gzip; or why it is
+/// not read (a tar inside the tar, another compression).
+///
+/// ```
+/// use cts_audit::input::open_member;
+/// use std::io::Read;
+/// let mut text = String::new();
+/// open_member(&b"[]"[..]).unwrap().read_to_string(&mut text).unwrap();
+/// assert_eq!(text, "[]");
+/// assert!(open_member(&b"BZh91AY&SY"[..]).err().unwrap().starts_with("bzip2-compressed"));
+/// ```
+pub fn open_member<'r, R: Read + 'r>(raw: R) -> Result<Box<dyn Read + 'r>, String> {
+    match decompress(raw) {
+        Ok(content) => match sniff_tar(content) {
+            (true, _) => Err("a tar archive inside the archive, which is not read: \
+                              extract it first (`tar xf FILE`)"
+                .to_owned()),
+            (false, content) => Ok(Box::new(content)),
+        },
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// Calls `visit` with each member of the tar archive `content` (read from
@@ -231,7 +256,7 @@ pub struct TarMember<'r> {
 /// let mut seen = Vec::new();
 /// let problem = each_tar_member("bundle.tar".as_ref(), Box::new(std::io::Cursor::new(bytes)), &mut |member| {
 ///     let mut text = String::new();
-///     member.content.unwrap().read_to_string(&mut text).unwrap();
+///     member.raw.unwrap().read_to_string(&mut text).unwrap();
 ///     seen.push((member.path, text));
 /// });
 /// assert!(problem.is_none());
@@ -257,22 +282,15 @@ pub fn each_tar_member(
             continue;
         }
         let path = archive.join(String::from_utf8_lossy(&entry.path_bytes()).as_ref());
-        let content = if !kind.is_file() {
+        let size = entry.size();
+        let raw = if kind.is_file() {
+            Ok(Box::new(entry) as Box<dyn Read>)
+        } else {
             Err(format!(
                 "a {kind:?} member of the archive, not a regular file: not read"
             ))
-        } else {
-            match decompress(entry) {
-                Ok(content) => match sniff_tar(content) {
-                    (true, _) => Err("a tar archive inside the archive, which is not read: \
-                                      extract it first (`tar xf FILE`)"
-                        .to_owned()),
-                    (false, content) => Ok(Box::new(content) as Box<dyn Read>),
-                },
-                Err(err) => Err(err.to_string()),
-            }
         };
-        visit(TarMember { path, content });
+        visit(TarMember { path, size, raw });
     }
     None
 }

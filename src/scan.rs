@@ -588,28 +588,50 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
         disk_bytes: input.size,
         ..UnitResult::default()
     };
-    let mut reader = match input::open(input) {
-        Ok(Opened::Content(reader)) => reader,
+    match input::open(input) {
+        Ok(Opened::Content(mut reader)) => {
+            process_content(&mut *reader, &input.path, index, options, result)
+        }
         Ok(Opened::Tar(_)) => {
             // Its members are streamed in order by the ledger's thread.
             result.is_archive = true;
-            return result;
+            result
         }
-        Err(err) => {
-            result.skipped = true;
-            result.problems.push(ScanError {
-                file: input.path.clone(),
-                location: None,
-                message: format!("cannot open: {err}"),
-            });
-            return result;
-        }
-    };
+        Err(err) => refused(&input.path, format!("cannot open: {err}"), result),
+    }
+}
+
+/// Processes a small member of a tar archive, read whole.
+fn process_member(raw: &[u8], path: &Path, index: usize, options: &ScanOptions) -> UnitResult {
+    match input::open_member(raw) {
+        Ok(mut reader) => process_content(&mut reader, path, index, options, UnitResult::default()),
+        Err(message) => refused(path, message, UnitResult::default()),
+    }
+}
+
+/// A file that is not read, and why.
+fn refused(path: &Path, message: String, mut result: UnitResult) -> UnitResult {
+    result.skipped = true;
+    result.problems.push(ScanError {
+        file: path.to_path_buf(),
+        location: None,
+        message,
+    });
+    result
+}
+
+/// Reads one whole file's content and processes all of it.
+fn process_content(
+    reader: &mut dyn std::io::Read,
+    path: &Path,
+    index: usize,
+    options: &ScanOptions,
+    mut result: UnitResult,
+) -> UnitResult {
     let mut units = Vec::new();
-    let (container, problems) =
-        input::read_units(index, &mut *reader, &mut |unit| units.push(unit));
+    let (container, problems) = input::read_units(index, reader, &mut |unit| units.push(unit));
     for unit in &units {
-        let part = process_unit(unit, &input.path, options);
+        let part = process_unit(unit, path, options);
         let offset = result.output.len() as u32;
         result
             .outcomes
@@ -626,7 +648,7 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
     // A problem at a record (a truncated last element) loses that record.
     result.record_errors += problems.iter().filter(|p| p.location.is_some()).count() as u64;
     let read_problems = problems.into_iter().map(|p| ScanError {
-        file: input.path.clone(),
+        file: path.to_path_buf(),
         location: p.location,
         message: p.message,
     });
@@ -634,7 +656,7 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
     if container.is_none() && result.problems.is_empty() {
         result.skipped = true;
         result.problems.push(ScanError {
-            file: input.path.clone(),
+            file: path.to_path_buf(),
             location: None,
             message: "empty file: no traces".into(),
         });
@@ -751,6 +773,14 @@ impl Ledger<'_> {
             }
             None => self.stats.filtered_out += 1,
         }
+    }
+
+    /// Takes the result of one whole file, and counts the file.
+    fn take_file(&mut self, result: UnitResult) {
+        let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
+        account_file(&mut self.stats, result.skipped, had_records, result.digests);
+        self.sink.progress(result.disk_bytes);
+        self.take(result);
     }
 
     /// Counts one file read to its end: skipped (refused, empty), a
@@ -1044,15 +1074,7 @@ fn scan_files(
                     scan_large_file(pool, &files[i], i, options, ledger);
                     continue;
                 }
-                let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
-                account_file(
-                    &mut ledger.stats,
-                    result.skipped,
-                    had_records,
-                    result.digests,
-                );
-                ledger.sink.progress(result.disk_bytes);
-                ledger.take(result);
+                ledger.take_file(result);
             }
             next = end;
         }
@@ -1077,6 +1099,9 @@ enum Piece {
     Unit(Unit, Arc<Path>),
     /// One file read to its end.
     End(FileEnd),
+    /// A small archive member's stored bytes, its path and number: a worker
+    /// decompresses and processes it whole, as it does a small file.
+    Member(Vec<u8>, PathBuf, usize),
 }
 
 /// What reading one file met, counted once its records are in.
@@ -1102,6 +1127,8 @@ enum NotRead {
 enum Step {
     Unit(UnitResult),
     End(FileEnd),
+    /// A whole file's result (an archive member's).
+    File(UnitResult),
 }
 
 /// Streams one large file, stdin, or a tar archive of any size: a reader
@@ -1206,11 +1233,25 @@ fn read_archive_pieces(
         if input::is_digest_name(&member.path) {
             return send(not_read(NotRead::Digest));
         }
-        match member.content {
-            Ok(mut reader) => read_pieces(
+        let raw = match member.raw {
+            Ok(raw) => raw,
+            Err(why) => return send(not_read(NotRead::Refused(why))),
+        };
+        if member.size <= SMALL_FILE_BYTES {
+            // Small members (an OBS download's transfer files) are read
+            // whole and decompressed by the workers, side by side.
+            use std::io::Read;
+            let mut bytes = Vec::with_capacity(member.size as usize);
+            // An archive cut short in this member gives what came before the
+            // cut; the archive's damage is reported when the walk meets it.
+            let _ = raw.take(SMALL_FILE_BYTES).read_to_end(&mut bytes);
+            return send(Piece::Member(bytes, member.path, index));
+        }
+        match input::open_member(raw) {
+            Ok(mut content) => read_pieces(
                 index,
                 Arc::from(member.path.as_path()),
-                &mut reader,
+                &mut content,
                 0,
                 send,
                 spare,
@@ -1257,7 +1298,7 @@ fn scan_stream<T: Send>(
         });
         // Workers take units as they come; a small reorder buffer hands the
         // results to the ledger in input order while the next units parse.
-        let (result_sender, results) = mpsc::channel::<(u64, UnitResult)>();
+        let (result_sender, results) = mpsc::channel::<(u64, Step)>();
         pool.in_place_scope(|workers| {
             let mut next_seq = 0u64;
             let mut next_to_take = 0u64;
@@ -1288,10 +1329,19 @@ fn scan_stream<T: Send>(
                             let seq = next_seq;
                             workers.spawn(move |_| {
                                 let result = process_unit(&unit, &path, options);
-                                let _ = result_sender.send((seq, result));
+                                let _ = result_sender.send((seq, Step::Unit(result)));
                                 let mut bytes = unit.bytes;
                                 bytes.clear();
                                 let _ = recycle.send(bytes);
+                            });
+                        }
+                        Some(Piece::Member(bytes, path, index)) => {
+                            units_in_flight += 1;
+                            let result_sender = result_sender.clone();
+                            let seq = next_seq;
+                            workers.spawn(move |_| {
+                                let result = process_member(&bytes, &path, index, options);
+                                let _ = result_sender.send((seq, Step::File(result)));
                             });
                         }
                     }
@@ -1312,6 +1362,10 @@ fn scan_stream<T: Send>(
                             ledger.end_file(end, any_records, digests);
                             (any_records, digests) = (false, 0);
                         }
+                        Step::File(result) => {
+                            units_in_flight -= 1;
+                            ledger.take_file(result);
+                        }
                     }
                     next_to_take += 1;
                 }
@@ -1321,10 +1375,10 @@ fn scan_stream<T: Send>(
                     }
                     continue;
                 }
-                let Ok((seq, result)) = results.recv() else {
+                let Ok((seq, step)) = results.recv() else {
                     break;
                 };
-                waiting.insert(seq, Step::Unit(result));
+                waiting.insert(seq, step);
             }
         });
         match reader_thread.join() {

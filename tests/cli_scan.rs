@@ -1296,3 +1296,54 @@ fn tar_archives_are_read_member_by_member_like_the_folder_they_hold() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_large_tar_member_is_streamed_in_blocks_like_a_large_file() {
+    // Past 2 MiB a member is not read whole but cut into blocks as it comes.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t0 = 1_718_777_931_170;
+    let count = 6000u32;
+    let lines: String = (0..count)
+        .map(|i| {
+            let name = if i % 2 == 0 { "payOrder" } else { "listBills" };
+            format!(
+                "{}\n",
+                trace(&uuid(10_000 + i), name, "cloudresouce", t0 + i64::from(i))
+            )
+        })
+        .collect();
+    assert!(lines.len() > 2 << 20);
+    let mut tar = tar::Builder::new(Vec::new());
+    tar_file(&mut tar, "lts/big.jsonl", lines.as_bytes());
+    tar_file(
+        &mut tar,
+        "lts/after.jsonl",
+        format!("{}\n", trace(&uuid(1), "bindCard", "order", t0)).as_bytes(),
+    );
+    write(d, "in/big.tar.gz", &gzip(&tar.into_inner().unwrap()));
+    let (code, records, stats, stderr) = scan(&["--all", d.join("in").to_str().unwrap()], d);
+    assert_eq!(code, 0, "{stderr}");
+    assert_counts_add_up(&stats);
+    assert_eq!(
+        (n(&stats, "files"), n(&stats, "records")),
+        (2, u64::from(count) + 1)
+    );
+    let archive = d.join("in/big.tar.gz");
+    let last = records
+        .iter()
+        .find(|r| r["trace_id"] == uuid(10_000 + count - 1).as_str())
+        .unwrap();
+    assert_eq!(
+        last["source"].as_str().unwrap(),
+        format!("{}/lts/big.jsonl:{count}", archive.display())
+    );
+    let after = records
+        .iter()
+        .find(|r| r["trace_id"] == uuid(1).as_str())
+        .unwrap();
+    assert_eq!(
+        after["source"].as_str().unwrap(),
+        format!("{}/lts/after.jsonl:1", archive.display())
+    );
+}
