@@ -18,6 +18,8 @@
 //! assert_eq!(trace.user().unwrap().name.as_deref(), Some("alice"));
 //! ```
 
+mod members;
+
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -199,7 +201,7 @@ impl<'a> Trace<'a> {
     /// ```
     #[allow(clippy::should_implement_trait)] // FromStr cannot borrow from its input
     pub fn from_str(text: &'a str) -> serde_json::Result<Trace<'a>> {
-        serde_json::from_str(text)
+        members::from_str(text)
     }
 
     /// `time` in epoch milliseconds, falling back to `record_time` when
@@ -320,7 +322,7 @@ impl<'a> TraceHead<'a> {
     /// ```
     #[allow(clippy::should_implement_trait)] // FromStr cannot borrow from its input
     pub fn from_str(text: &'a str) -> serde_json::Result<TraceHead<'a>> {
-        serde_json::from_str(text)
+        members::from_str(text)
     }
 }
 
