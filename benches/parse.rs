@@ -49,10 +49,18 @@ fn parsing(c: &mut Criterion) {
                 .count()
         })
     });
+    // The member walk (src/trace/members.rs) against serde_json alone.
     group.bench_function("TraceHead::from_str", |b| {
         b.iter(|| {
             text.lines()
                 .filter_map(|l| TraceHead::from_str(black_box(l)).ok())
+                .count()
+        })
+    });
+    group.bench_function("serde_json::from_str::<TraceHead>", |b| {
+        b.iter(|| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<TraceHead>(black_box(l)).ok())
                 .count()
         })
     });
