@@ -1152,16 +1152,17 @@ fn scan_large_file(
         }
         Ok(Opened::Content(mut reader)) => {
             let path: Arc<Path> = Arc::from(input.path.as_path());
-            scan_stream(pool, options, ledger, move |send, spare| {
+            scan_stream(pool, &input.path, options, ledger, move |send, spare| {
                 read_pieces(index, path, &mut *reader, input.size, send, spare)
             });
         }
         Ok(Opened::Tar(content)) => {
             let first = ledger.found_files + ledger.members.len();
-            let (members, damage) = scan_stream(pool, options, ledger, move |send, spare| {
-                read_archive_pieces(&input.path, first, content, send, spare)
-            })
-            .unwrap_or_default();
+            let (members, damage) =
+                scan_stream(pool, &input.path, options, ledger, move |send, spare| {
+                    read_archive_pieces(&input.path, first, content, send, spare)
+                })
+                .unwrap_or_default();
             ledger.sink.progress(input.size);
             let empty = members.is_empty();
             ledger.members.extend(members);
@@ -1264,9 +1265,11 @@ fn read_archive_pieces(
 
 /// Runs `read` on a reader thread and the units it cuts on the pool,
 /// handing results and file ends to the ledger in input order. Returns what
-/// `read` returns.
+/// `read` returns; `None`, reported against `input`, when the reader thread
+/// failed.
 fn scan_stream<T: Send>(
     pool: &rayon::ThreadPool,
+    input: &Path,
     options: &ScanOptions,
     ledger: &mut Ledger<'_>,
     read: impl FnOnce(&mut dyn FnMut(Piece), &mut dyn FnMut() -> Vec<u8>) -> T + Send,
@@ -1385,9 +1388,9 @@ fn scan_stream<T: Send>(
             Ok(value) => Some(value),
             Err(_) => {
                 ledger.problem(ScanError {
-                    file: PathBuf::from("-"),
+                    file: input.to_path_buf(),
                     location: None,
-                    message: "the reader thread failed".into(),
+                    message: "the reader thread failed; the rest of this input is not read".into(),
                 });
                 None
             }
