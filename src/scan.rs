@@ -602,11 +602,28 @@ fn process_file(input: &InputFile, index: usize, options: &ScanOptions) -> UnitR
 }
 
 /// Processes a small member of a tar archive, read whole.
-fn process_member(raw: &[u8], path: &Path, index: usize, options: &ScanOptions) -> UnitResult {
-    match input::open_member(raw) {
-        Ok(mut reader) => process_content(&mut reader, path, index, options, UnitResult::default()),
-        Err(message) => refused(path, message, UnitResult::default()),
+fn process_member(member: &SmallMember, options: &ScanOptions) -> UnitResult {
+    let path = member.path.as_path();
+    let mut result = match input::open_member(&member.bytes[..]) {
+        Ok(mut reader) => process_content(
+            &mut reader,
+            path,
+            member.index,
+            options,
+            UnitResult::default(),
+        ),
+        Err(message) => return refused(path, message, UnitResult::default()),
+    };
+    if let Some(err) = &member.cut {
+        result.problems.push(ScanError {
+            file: path.to_path_buf(),
+            location: None,
+            message: format!(
+                "cut short inside the archive ({err}); the records before the cut are read"
+            ),
+        });
     }
+    result
 }
 
 /// A file that is not read, and why.
@@ -1099,9 +1116,20 @@ enum Piece {
     Unit(Unit, Arc<Path>),
     /// One file read to its end.
     End(FileEnd),
-    /// A small archive member's stored bytes, its path and number: a worker
-    /// decompresses and processes it whole, as it does a small file.
-    Member(Vec<u8>, PathBuf, usize),
+    /// A small archive member, read whole: a worker decompresses and
+    /// processes it, as it does a small file.
+    Member(SmallMember),
+}
+
+/// A small archive member's stored bytes, and where they come from.
+struct SmallMember {
+    bytes: Vec<u8>,
+    path: PathBuf,
+    /// Its number among the scan's files.
+    index: usize,
+    /// Why reading it stopped early, when it did: its bytes until then are
+    /// still read.
+    cut: Option<std::io::Error>,
 }
 
 /// What reading one file met, counted once its records are in.
@@ -1243,10 +1271,13 @@ fn read_archive_pieces(
             // whole and decompressed by the workers, side by side.
             use std::io::Read;
             let mut bytes = Vec::with_capacity(member.size as usize);
-            // An archive cut short in this member gives what came before the
-            // cut; the archive's damage is reported when the walk meets it.
-            let _ = raw.take(SMALL_FILE_BYTES).read_to_end(&mut bytes);
-            return send(Piece::Member(bytes, member.path, index));
+            let cut = raw.take(SMALL_FILE_BYTES).read_to_end(&mut bytes).err();
+            return send(Piece::Member(SmallMember {
+                bytes,
+                path: member.path,
+                index,
+                cut,
+            }));
         }
         match input::open_member(raw) {
             Ok(mut content) => read_pieces(
@@ -1338,12 +1369,12 @@ fn scan_stream<T: Send>(
                                 let _ = recycle.send(bytes);
                             });
                         }
-                        Some(Piece::Member(bytes, path, index)) => {
+                        Some(Piece::Member(member)) => {
                             units_in_flight += 1;
                             let result_sender = result_sender.clone();
                             let seq = next_seq;
                             workers.spawn(move |_| {
-                                let result = process_member(&bytes, &path, index, options);
+                                let result = process_member(&member, options);
                                 let _ = result_sender.send((seq, Step::File(result)));
                             });
                         }

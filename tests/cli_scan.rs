@@ -1346,4 +1346,28 @@ fn a_large_tar_member_is_streamed_in_blocks_like_a_large_file() {
         after["source"].as_str().unwrap(),
         format!("{}/lts/after.jsonl:1", archive.display())
     );
+
+    // A .tar.gz cut short inside a small member: the member is named, its
+    // records before the cut are read, and the archive's damage is reported.
+    let half: String = lines.lines().take(2000).map(|l| format!("{l}\n")).collect();
+    let mut tar = tar::Builder::new(Vec::new());
+    tar_file(&mut tar, "lts/half.jsonl", half.as_bytes());
+    let packed = gzip(&tar.into_inner().unwrap());
+    write(d, "cut/cut.tar.gz", &packed[..packed.len() / 2]);
+    let (code, records, stats, stderr) = scan(&["--all", d.join("cut").to_str().unwrap()], d);
+    assert_eq!(code, 0, "{stderr}");
+    assert_counts_add_up(&stats);
+    assert!(
+        !records.is_empty() && records.len() < 2000,
+        "{}",
+        records.len()
+    );
+    assert!(
+        stderr.contains("cut.tar.gz/lts/half.jsonl: cut short inside the archive"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cut.tar.gz: damaged tar archive"),
+        "{stderr}"
+    );
 }

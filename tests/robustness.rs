@@ -2,6 +2,9 @@
 //! come out whole and in order, and no input, however damaged, panics the
 //! reader or breaks the counts.
 
+mod common;
+
+use common::damage;
 use cts_audit::input::{Layout, Unit, UnitReader};
 use cts_audit::records::{visit_unit, Location, Visitor};
 use cts_audit::trace::Trace;
@@ -176,22 +179,6 @@ fn assert_counts_add_up(stats: &cts_audit::scan::Stats) -> Result<(), TestCaseEr
     prop_assert_eq!(stats.error_list.len() as u64, stats.errors);
     prop_assert_eq!(stats.by_severity.values().sum::<u64>(), stats.unique);
     Ok(())
-}
-
-/// Applies byte edits to `text`: replace, drop or insert a byte, or cut the
-/// text short, each at a place taken modulo its length.
-fn damage(text: &mut Vec<u8>, edits: &[(usize, u8, u8)]) {
-    for &(at, byte, kind) in edits {
-        let at = at % (text.len() + 1);
-        match kind {
-            0 if at < text.len() => text[at] = byte,
-            1 if at < text.len() => {
-                text.remove(at);
-            }
-            2 => text.truncate(at),
-            _ => text.insert(at, byte),
-        }
-    }
 }
 
 /// Scans `bytes` written to a file named `name`, on two threads with the

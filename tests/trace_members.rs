@@ -3,6 +3,9 @@
 //! any text, whole or damaged, they must give what serde_json alone gives:
 //! the same fields, or the same error.
 
+mod common;
+
+use common::damage;
 use cts_audit::trace::{Trace, TraceHead};
 use proptest::prelude::*;
 
@@ -168,17 +171,7 @@ proptest! {
     ) {
         // Characters replaced, dropped, inserted, or the text cut short.
         let mut chars: Vec<char> = text.chars().collect();
-        for (at, c, kind) in edits {
-            let at = at % (chars.len() + 1);
-            match kind {
-                0 if at < chars.len() => chars[at] = c,
-                1 if at < chars.len() => {
-                    chars.remove(at);
-                }
-                2 => chars.truncate(at),
-                _ => chars.insert(at, c),
-            }
-        }
+        damage(&mut chars, &edits);
         assert_same(&chars.into_iter().collect::<String>())?;
     }
 }
