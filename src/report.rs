@@ -27,7 +27,7 @@ pub struct Verdict<'a> {
     /// CTS trace id.
     pub trace_id: Option<Cow<'a, str>>,
     /// When the operation happened, RFC 3339 UTC with milliseconds.
-    pub time: Option<String>,
+    pub time: Option<Cow<'a, str>>,
     /// Operation name.
     pub trace_name: Option<Cow<'a, str>>,
     /// Service abbreviation.
@@ -55,7 +55,7 @@ pub struct Verdict<'a> {
     /// HTTP status.
     pub code: Option<u16>,
     /// Service error code of a failed attempt, e.g. `CBC.0151`.
-    pub error_code: Option<String>,
+    pub error_code: Option<Cow<'a, str>>,
     /// The attempt failed.
     pub failed: bool,
     /// In scope for a billing audit (catalogued, or a billing service).
@@ -133,7 +133,7 @@ impl<'a> Verdict<'a> {
         let time_ms = trace.time_ms();
         Verdict {
             trace_id: text(&trace.trace_id),
-            time: time_ms.and_then(rfc3339),
+            time: time_ms.and_then(rfc3339).map(Cow::Owned),
             trace_name: text(&trace.trace_name),
             service_type: text(&trace.service_type),
             resource_type: text(&trace.resource_type),
@@ -147,7 +147,7 @@ impl<'a> Verdict<'a> {
             trace_type: text(&trace.trace_type),
             rating: trace.rating().map(|r| Cow::Owned(r.to_owned())),
             code: trace.code.and_then(|c| c.0),
-            error_code: class.error_code.clone(),
+            error_code: class.error_code.clone().map(Cow::Owned),
             failed: class.failed,
             billing: class.is_billing(),
             catalogued: matches!(class.kind, Kind::Catalogued(_)),
@@ -202,7 +202,7 @@ impl<'a> Verdict<'a> {
     pub fn into_owned(self) -> Verdict<'static> {
         Verdict {
             trace_id: owned(self.trace_id),
-            time: self.time,
+            time: owned(self.time),
             trace_name: owned(self.trace_name),
             service_type: owned(self.service_type),
             resource_type: owned(self.resource_type),
@@ -216,7 +216,7 @@ impl<'a> Verdict<'a> {
             trace_type: owned(self.trace_type),
             rating: owned(self.rating),
             code: self.code,
-            error_code: self.error_code,
+            error_code: owned(self.error_code),
             failed: self.failed,
             billing: self.billing,
             catalogued: self.catalogued,
@@ -249,7 +249,7 @@ impl<'a> Verdict<'a> {
         }
         match name {
             "trace_id" => borrowed(&self.trace_id),
-            "time" => self.time.as_deref().map(Cow::Borrowed),
+            "time" => borrowed(&self.time),
             "trace_name" => borrowed(&self.trace_name),
             "service_type" => borrowed(&self.service_type),
             "resource_type" => borrowed(&self.resource_type),
@@ -266,7 +266,7 @@ impl<'a> Verdict<'a> {
             "trace_type" => borrowed(&self.trace_type),
             "rating" => borrowed(&self.rating),
             "code" => self.code.map(|c| Cow::Owned(c.to_string())),
-            "error_code" => self.error_code.as_deref().map(Cow::Borrowed),
+            "error_code" => borrowed(&self.error_code),
             "failed" => Some(Cow::Borrowed(if self.failed { "true" } else { "false" })),
             "billing" => Some(Cow::Borrowed(if self.billing { "true" } else { "false" })),
             "catalogued" => Some(Cow::Borrowed(if self.catalogued {

@@ -504,7 +504,10 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         }
         let mut verdict = Verdict::new(trace, trace.user(), &class, String::new());
         if options.rules.is_candidate(&verdict) {
-            let held = Box::new(Packed::new(&verdict, self.file_index, location));
+            // The rules that need no other record judge it here, in
+            // parallel; only the windowed rules wait for every file.
+            let windowed = options.rules.judge_alone(&mut verdict);
+            let held = Box::new(Packed::new(verdict, windowed, self.file_index, location));
             return self.count(trace, &class, None, Some(held));
         }
         verdict.severity = class.severity;
@@ -701,17 +704,16 @@ struct Ledger<'s> {
 }
 
 impl Ledger<'_> {
-    /// Judges the held candidates in time order (then input order) and
-    /// emits the ones that reach the floor: a timeline.
+    /// Judges the held candidates in time order (then input order) by the
+    /// windowed rules, and emits the ones that reach the floor: a timeline.
     ///
-    /// Candidates go in batches through three steps: the rules that need no
-    /// other record (in parallel), the windowed rules (in order, on this
-    /// thread), and the writer (in parallel). This thread runs the windowed
-    /// rules of one batch while the workers write the batch before it.
+    /// Candidates go in batches through two steps: the windowed rules (in
+    /// order, on this thread) and the writer (in parallel). This thread
+    /// takes and judges one batch while the workers write the batch before.
     fn judge(&mut self, pool: &rayon::ThreadPool, options: &ScanOptions, files: &[InputFile]) {
         let members = std::mem::take(&mut self.members);
         /// Candidates per batch.
-        const BATCH: usize = 8192;
+        const BATCH: usize = 4096;
         let held = std::mem::replace(&mut self.held, Held::new(0));
         let total = held.count();
         let mut judged = 0u64;
@@ -723,26 +725,26 @@ impl Ledger<'_> {
             members: &members,
         };
         // The batch judged last round, waiting to be written.
-        let mut waiting: Option<(Vec<Packed>, Vec<Judgment>)> = None;
+        let mut waiting: Option<Vec<Packed>> = None;
         loop {
-            let batch: Vec<Packed> = sorted.by_ref().take(BATCH).collect();
-            judged += batch.len() as u64;
-            if batch.is_empty() && waiting.is_none() {
-                break;
-            }
-            let alone = pool.install(|| judging.alone(&batch));
             let mut written = None;
-            let judgments = pool.in_place_scope(|scope| {
-                if let Some((packed, judgments)) = waiting.take() {
+            let batch = pool.in_place_scope(|scope| {
+                if let Some(batch) = waiting.take() {
                     let written = &mut written;
-                    scope.spawn(move |_| *written = Some(judging.write(packed, judgments)));
+                    scope.spawn(move |_| *written = Some(judging.write(batch)));
                 }
-                judging.in_window(alone, &mut state)
+                let mut batch: Vec<Packed> = sorted.by_ref().take(BATCH).collect();
+                judging.in_window(&mut batch, &mut state);
+                batch
             });
             if let Some(written) = written {
                 self.emit(written);
             }
-            waiting = (!batch.is_empty()).then_some((batch, judgments));
+            if batch.is_empty() {
+                break;
+            }
+            judged += batch.len() as u64;
+            waiting = Some(batch);
         }
         if let Some(err) = sorted.take_error() {
             // Counted as filtered out so the counts still add up; the
@@ -900,13 +902,6 @@ impl Ledger<'_> {
     }
 }
 
-/// What the rules decided for one candidate.
-struct Judgment {
-    severity: Severity,
-    rules: Vec<std::borrow::Cow<'static, str>>,
-    reasons: Vec<String>,
-}
-
 /// Part of a written batch: the output, and each record's severity and
 /// span in it (`None` when filtered out).
 struct Written {
@@ -939,57 +934,31 @@ impl<'s> Judging<'s> {
         }
     }
 
-    /// The rules that need no other record, in parallel; `true` beside the
-    /// verdicts the windowed rules must still see (not allow-listed).
-    fn alone<'p>(&self, batch: &'p [Packed]) -> Vec<(Verdict<'p>, bool)> {
-        batch
-            .par_iter()
-            .map(|packed| {
-                let mut verdict = packed.unpack();
-                let windowed = self.options.rules.judge_alone(&mut verdict);
-                (verdict, windowed)
-            })
-            .collect()
-    }
-
-    /// The windowed rules, in order.
-    fn in_window(&self, alone: Vec<(Verdict<'_>, bool)>, state: &mut RuleState) -> Vec<Judgment> {
-        alone
-            .into_iter()
-            .map(|(mut verdict, windowed)| {
-                if windowed {
-                    self.options.rules.judge_in_window(&mut verdict, state);
-                }
-                Judgment {
-                    severity: verdict.severity,
-                    rules: verdict.rules,
-                    reasons: verdict.reasons,
-                }
-            })
-            .collect()
+    /// The windowed rules, in order, for the candidates that must see them.
+    fn in_window(&self, batch: &mut [Packed], state: &mut RuleState) {
+        let rules = &self.options.rules;
+        for packed in batch.iter_mut().filter(|p| p.windowed()) {
+            packed.rejudge(|verdict| rules.judge_in_window(verdict, state));
+        }
     }
 
     /// Renders the judged candidates that pass the floor and the filters, in
     /// parallel chunks (and frees the batch on the workers).
-    fn write(&self, batch: Vec<Packed>, mut judgments: Vec<Judgment>) -> Vec<Written> {
+    fn write(&self, mut batch: Vec<Packed>) -> Vec<Written> {
         let options = self.options;
         batch
-            .par_chunks(Self::CHUNK)
-            .zip(judgments.par_chunks_mut(Self::CHUNK))
-            .map(|(packed, judgments)| {
+            .par_chunks_mut(Self::CHUNK)
+            .map(|packed| {
                 let mut out = Vec::new();
                 let records = packed
-                    .iter()
-                    .zip(judgments)
-                    .map(|(packed, judgment)| {
-                        let mut verdict = packed.unpack();
-                        verdict.severity = judgment.severity;
+                    .iter_mut()
+                    .map(|packed| {
+                        let (path, location) = (self.path(packed), packed.location());
+                        let mut verdict = packed.open();
                         let wanted = verdict.severity >= options.min_severity
                             && options.filters.matches(&verdict);
                         let span = wanted.then(|| {
-                            verdict.rules = std::mem::take(&mut judgment.rules);
-                            verdict.reasons = std::mem::take(&mut judgment.reasons);
-                            verdict.source = packed.source(self.path(packed));
+                            verdict.source = location.source(path);
                             let start = out.len();
                             report::render(&verdict, options.format, &mut out);
                             (start, out.len())

@@ -170,7 +170,8 @@ pub fn ocsf(verdict: &Verdict<'_>) -> Value {
         "status_code",
         verdict
             .error_code
-            .clone()
+            .as_deref()
+            .map(str::to_owned)
             .or(verdict.code.map(|c| c.to_string())),
     );
     put(
@@ -379,7 +380,7 @@ pub fn ecs(verdict: &Verdict<'_>, original: Option<&str>) -> Value {
     }
     if let Some(code) = &verdict.error_code {
         let mut error = Map::new();
-        put(&mut error, "code", code.as_str());
+        put(&mut error, "code", &**code);
         put(
             &mut error,
             "message",

@@ -10,19 +10,20 @@
 
 use crate::catalog::{self, Severity};
 use crate::records::Location;
-use crate::report::{rfc3339, Verdict};
+use crate::report::Verdict;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
-use std::path::Path;
 
 /// The text fields of a [`Verdict`], in packing order.
-const TEXTS: usize = 13;
+const TEXTS: usize = 15;
 
-/// One candidate: a [`Verdict`] before the rules judge it, in one allocation.
+/// One candidate: a [`Verdict`] that the rules needing no other record have
+/// judged ([`RuleSet::judge_alone`](crate::rules::RuleSet)), waiting for the
+/// windowed rules. Its texts share one allocation.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Packed {
     /// Input order, which breaks ties between equal times.
@@ -32,7 +33,6 @@ pub(crate) struct Packed {
     text: Box<str>,
     /// Where each text ends in `text`; `u32::MAX` for an absent one.
     ends: [u32; TEXTS],
-    error_code: Option<Box<str>>,
     code: Option<u16>,
     root_user: Option<bool>,
     failed: bool,
@@ -43,15 +43,27 @@ pub(crate) struct Packed {
     /// Index of the file in the scan's file list.
     file: u32,
     location: Location,
+    /// The judgment so far: the severity (its index in [`Severity::ALL`]),
+    /// the rules that fired and why.
+    severity: u8,
+    rules: Vec<Cow<'static, str>>,
+    reasons: Vec<String>,
+    /// The windowed rules must still see it: it is not allow-listed.
+    windowed: bool,
 }
 
 const ABSENT: u32 = u32::MAX;
 
 impl Packed {
-    /// Packs a verdict that no rule has judged yet (its rules, reasons and
-    /// source are not kept: the rules set the first two, and the source is
-    /// rebuilt from `file` and `location`).
-    pub(crate) fn new(verdict: &Verdict<'_>, file: u32, location: Location) -> Packed {
+    /// Packs a verdict and its judgment so far; `windowed` says whether the
+    /// windowed rules must still see it. Its source is not kept: it is
+    /// rebuilt from `file` and `location`.
+    pub(crate) fn new(
+        verdict: Verdict<'_>,
+        windowed: bool,
+        file: u32,
+        location: Location,
+    ) -> Packed {
         let texts: [Option<&str>; TEXTS] = [
             verdict.trace_id.as_deref(),
             verdict.trace_name.as_deref(),
@@ -66,6 +78,8 @@ impl Packed {
             verdict.trace_type.as_deref(),
             verdict.rating.as_deref(),
             verdict.user_id.as_deref(),
+            verdict.time.as_deref(),
+            verdict.error_code.as_deref(),
         ];
         let total = texts.iter().flatten().map(|t| t.len()).sum();
         let mut text = String::with_capacity(total);
@@ -82,7 +96,6 @@ impl Packed {
             time_ms: verdict.time_ms,
             text: text.into_boxed_str(),
             ends,
-            error_code: verdict.error_code.as_deref().map(Box::from),
             code: verdict.code,
             root_user: verdict.root_user,
             failed: verdict.failed,
@@ -91,6 +104,10 @@ impl Packed {
             entry: verdict.entry.map(|e| e.id),
             file,
             location,
+            severity: verdict.severity as u8,
+            rules: verdict.rules,
+            reasons: verdict.reasons,
+            windowed,
         }
     }
 
@@ -99,16 +116,22 @@ impl Packed {
         self.file
     }
 
-    /// The `source` field: `file` is the path of [`Packed::file`].
-    pub(crate) fn source(&self, file: &Path) -> String {
-        self.location.source(file)
+    /// Whether the windowed rules must still see it.
+    pub(crate) fn windowed(&self) -> bool {
+        self.windowed
+    }
+
+    /// Where in its file it was read.
+    pub(crate) fn location(&self) -> Location {
+        self.location
     }
 
     /// Heap and inline bytes, for the memory budget.
     fn size(&self) -> usize {
         std::mem::size_of::<Packed>()
             + self.text.len()
-            + self.error_code.as_ref().map_or(0, |c| c.len())
+            + self.rules.iter().map(|r| r.len()).sum::<usize>()
+            + self.reasons.iter().map(|r| r.len()).sum::<usize>()
     }
 
     /// The order candidates are judged in: time, then input order.
@@ -116,10 +139,20 @@ impl Packed {
         (self.time_ms.unwrap_or(i64::MIN), self.seq)
     }
 
-    /// The verdict again, borrowing its texts. Its `source` is left empty:
-    /// no rule reads it, and only records written out need it
-    /// ([`Packed::source`]).
-    pub(crate) fn unpack(&self) -> Verdict<'_> {
+    /// Lets `judge` see and add to the verdict, then keeps its judgment.
+    pub(crate) fn rejudge(&mut self, judge: impl FnOnce(&mut Verdict<'_>)) {
+        let mut verdict = self.open();
+        judge(&mut verdict);
+        let (severity, rules, reasons) = (verdict.severity, verdict.rules, verdict.reasons);
+        self.severity = severity as u8;
+        self.rules = rules;
+        self.reasons = reasons;
+    }
+
+    /// The verdict again, borrowing its texts and taking its judgment. Its
+    /// `source` is left empty: no rule reads it, and only records written
+    /// out need it ([`Packed::source`]).
+    pub(crate) fn open(&mut self) -> Verdict<'_> {
         let mut start = 0;
         let mut texts = self.ends.map(|end| {
             (end != ABSENT).then(|| {
@@ -132,7 +165,7 @@ impl Packed {
         let entry = self.entry.and_then(catalog::by_id);
         Verdict {
             trace_id: take(0),
-            time: self.time_ms.and_then(rfc3339),
+            time: take(13),
             trace_name: take(1),
             service_type: take(2),
             resource_type: take(3),
@@ -146,15 +179,18 @@ impl Packed {
             trace_type: take(10),
             rating: take(11),
             code: self.code,
-            error_code: self.error_code.as_deref().map(str::to_owned),
+            error_code: take(14),
             failed: self.failed,
             billing: self.billing,
             catalogued: self.catalogued,
             operation: entry.map(|e| e.operation),
             category: entry.map(|e| e.category),
-            severity: Severity::None,
-            rules: Vec::new(),
-            reasons: Vec::new(),
+            severity: Severity::ALL
+                .get(usize::from(self.severity))
+                .copied()
+                .unwrap_or(Severity::None),
+            rules: std::mem::take(&mut self.rules),
+            reasons: std::mem::take(&mut self.reasons),
             source: String::new(),
             time_ms: self.time_ms,
             entry,
@@ -347,6 +383,7 @@ mod tests {
     use super::*;
     use crate::classify::classify;
     use crate::trace::Trace;
+    use std::path::Path;
 
     fn verdict_of(text: &str) -> Verdict<'static> {
         let trace = Trace::from_str(text).unwrap();
@@ -363,11 +400,22 @@ mod tests {
             "source_ip":"10.0.0.1","trace_type":"ConsoleAction",
             "response":"{\"error_code\":\"CBC.0151\"}"}"#,
         );
-        let packed = Packed::new(&verdict, 3, Location::Line(9));
-        let mut back = packed.unpack();
-        back.source = packed.source(Path::new("f.jsonl"));
+        let mut judged = verdict.clone();
+        judged.fire(
+            "policy.payment_method",
+            Severity::High,
+            "bound a card".into(),
+        );
+        let packed = Packed::new(judged.clone(), true, 3, Location::Line(9));
+        // As a spilled run keeps it.
+        let spilled = serde_json::to_string(&packed).unwrap();
+        let mut packed: Packed = serde_json::from_str(&spilled).unwrap();
+        assert!(packed.windowed());
+        let source = packed.location().source(Path::new("f.jsonl"));
+        let mut back = packed.open();
+        back.source = source;
         let json = |v: &Verdict<'_>| serde_json::to_value(v).unwrap();
-        let mut expected = verdict.clone();
+        let mut expected = judged;
         expected.source = "f.jsonl:9".into();
         assert_eq!(json(&back), json(&expected));
         assert_eq!(back.entry.map(|e| e.id), verdict.entry.map(|e| e.id));
@@ -384,7 +432,7 @@ mod tests {
                 r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
             ));
             assert!(held
-                .push(Packed::new(&verdict, 0, Location::Line(seq + 1)))
+                .push(Packed::new(verdict, true, 0, Location::Line(seq + 1)))
                 .is_none());
         }
         assert_eq!(held.runs.len(), MAX_RUNS);
@@ -402,14 +450,19 @@ mod tests {
                 r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
             ));
             assert!(held
-                .push(Packed::new(&verdict, 0, Location::Record(seq as u64 + 1)))
+                .push(Packed::new(
+                    verdict,
+                    true,
+                    0,
+                    Location::Record(seq as u64 + 1)
+                ))
                 .is_none());
         }
         let mut bigger = Held::new(usize::MAX); // the same, all in memory
         let mut sorted = held.into_sorted();
         let order: Vec<String> = sorted
             .by_ref()
-            .map(|p| p.unpack().trace_id.unwrap().into_owned())
+            .map(|mut p| p.open().trace_id.unwrap().into_owned())
             .collect();
         assert!(sorted.take_error().is_none());
         assert_eq!(order, ["t4", "t1", "t3", "t0", "t2"]);
@@ -418,7 +471,7 @@ mod tests {
                 r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
             ));
             assert!(bigger
-                .push(Packed::new(&verdict, 0, Location::Line(1)))
+                .push(Packed::new(verdict, true, 0, Location::Line(1)))
                 .is_none());
         }
         let in_memory: Vec<u64> = bigger.into_sorted().map(|p| p.seq).collect();
