@@ -708,7 +708,8 @@ impl RuleSet {
     }
 
     fn on(&self, id: &str) -> bool {
-        !self.excluded.contains(id)
+        // Asked for every rule of every candidate: most rule sets exclude none.
+        self.excluded.is_empty() || !self.excluded.contains(id)
     }
 
     /// Could a rule fire on this record? Only candidates are kept for
@@ -924,22 +925,18 @@ impl RuleSet {
 
     fn windowed(&self, event: &mut Verdict<'_>, state: &mut RuleState) {
         let Some(time) = event.time_ms else { return };
-        let name = event
-            .trace_name
-            .clone()
-            .unwrap_or(Cow::Borrowed("-"))
-            .into_owned();
+        let name = event.trace_name.clone().unwrap_or(Cow::Borrowed("-"));
         let actor = actor_of(event);
         let sensitive = event.entry.is_some_and(|e| e.severity >= Severity::Low);
         let s = &self.settings;
 
         if sensitive && event.failed && self.on("failed.repeated") {
             let probe = event.error_code.as_deref() == Some("CBC.0151");
-            let window = state.failures.entry(actor.clone()).or_default();
+            let window = state.failures.entry_ref(actor.as_ref()).or_default();
             window.push_back((
                 time,
                 if probe { s.probe_weight } else { 1 },
-                name.clone(),
+                name.clone().into_owned(),
                 probe,
             ));
             while window
@@ -974,7 +971,7 @@ impl RuleSet {
             }
         }
         if event.category == Some(Category::Export) && self.on("export.burst") {
-            let window = state.exports.entry(actor.clone()).or_default();
+            let window = state.exports.entry_ref(actor.as_ref()).or_default();
             slide(window, time, s.export_window_ms);
             if window.len() as u32 >= s.export_threshold {
                 event.fire(
@@ -989,15 +986,14 @@ impl RuleSet {
             }
         }
         if let Some(ip) = event.source_ip.clone() {
-            let seen = state
-                .sources
-                .entry(actor.clone())
-                .or_insert_with(|| self.baseline.get(&actor).cloned().unwrap_or_default());
-            if sensitive
-                && !seen.is_empty()
-                && !seen.contains(ip.as_ref())
-                && self.on("source.first_seen")
-            {
+            let seen = state.sources.entry_ref(actor.as_ref()).or_insert_with(|| {
+                self.baseline
+                    .get(actor.as_ref())
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            let new = !seen.contains(ip.as_ref());
+            if sensitive && new && !seen.is_empty() && self.on("source.first_seen") {
                 let known: Vec<&str> = seen.iter().take(3).map(String::as_str).collect();
                 event.fire(
                     "source.first_seen",
@@ -1008,7 +1004,7 @@ impl RuleSet {
                     ),
                 );
             }
-            if !seen.contains(ip.as_ref()) {
+            if new {
                 seen.insert(ip.into_owned());
             }
         }
@@ -1076,10 +1072,12 @@ impl RuleSet {
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct RuleState {
-    failures: HashMap<String, VecDeque<(i64, u32, String, bool)>>,
-    exports: HashMap<String, VecDeque<i64>>,
+    // By actor. hashbrown's `entry_ref` looks an actor up by `&str` and
+    // copies it only the first time: this runs once per candidate, in order.
+    failures: hashbrown::HashMap<String, VecDeque<(i64, u32, String, bool)>>,
+    exports: hashbrown::HashMap<String, VecDeque<i64>>,
     /// Known source IPs by actor, sorted: a reason names the first few.
-    sources: HashMap<String, BTreeSet<String>>,
+    sources: hashbrown::HashMap<String, BTreeSet<String>>,
     user: HashMap<(String, Vec<String>), VecDeque<i64>>,
 }
 
@@ -1091,14 +1089,14 @@ fn slide(window: &mut VecDeque<i64>, time: i64, window_ms: i64) {
     }
 }
 
-/// Who acted: the user name, else the user id, else `-`.
-fn actor_of(event: &Verdict<'_>) -> String {
+/// Who acted: the user name, else the user id, else `-`; borrowed from the
+/// input when the verdict borrows it.
+fn actor_of<'a>(event: &Verdict<'a>) -> Cow<'a, str> {
     event
         .user
-        .as_deref()
-        .or(event.user_id.as_deref())
-        .unwrap_or("-")
-        .to_owned()
+        .clone()
+        .or_else(|| event.user_id.clone())
+        .unwrap_or(Cow::Borrowed("-"))
 }
 
 fn failure_detail(event: &Verdict<'_>) -> String {

@@ -707,13 +707,16 @@ impl Ledger<'_> {
     /// Judges the held candidates in time order (then input order) by the
     /// windowed rules, and emits the ones that reach the floor: a timeline.
     ///
-    /// Candidates go in batches through two steps: the windowed rules (in
-    /// order, on this thread) and the writer (in parallel). This thread
-    /// takes and judges one batch while the workers write the batch before.
+    /// This thread takes the candidates in batches and runs the windowed
+    /// rules (in order); the workers write each batch as it is judged, and
+    /// a reorder buffer hands the written batches back in order. Neither
+    /// waits for the other but to keep the batches in flight bounded.
     fn judge(&mut self, pool: &rayon::ThreadPool, options: &ScanOptions, files: &[InputFile]) {
         let members = std::mem::take(&mut self.members);
-        /// Candidates per batch.
-        const BATCH: usize = 4096;
+        /// Candidates per batch: small, so the workers start soon and the
+        /// last batch ends soon after this thread's last.
+        const BATCH: usize = 1024;
+        let max_in_flight = pool.current_num_threads().max(1) * 4;
         let held = std::mem::replace(&mut self.held, Held::new(0));
         let total = held.count();
         let mut judged = 0u64;
@@ -724,28 +727,41 @@ impl Ledger<'_> {
             files,
             members: &members,
         };
-        // The batch judged last round, waiting to be written.
-        let mut waiting: Option<Vec<Packed>> = None;
-        loop {
-            let mut written = None;
-            let batch = pool.in_place_scope(|scope| {
-                if let Some(batch) = waiting.take() {
-                    let written = &mut written;
-                    scope.spawn(move |_| *written = Some(judging.write(batch)));
+        let (sender, receiver) = mpsc::channel::<(u64, Written)>();
+        pool.in_place_scope(|workers| {
+            let mut next_seq = 0u64;
+            let mut next_to_emit = 0u64;
+            let mut waiting: BTreeMap<u64, Written> = BTreeMap::new();
+            let mut reading = true;
+            while reading || next_to_emit < next_seq {
+                if reading && next_seq - next_to_emit < max_in_flight as u64 {
+                    let mut batch: Vec<Packed> = sorted.by_ref().take(BATCH).collect();
+                    if batch.is_empty() {
+                        reading = false;
+                        continue;
+                    }
+                    judged += batch.len() as u64;
+                    judging.in_window(&mut batch, &mut state);
+                    let (sender, seq) = (sender.clone(), next_seq);
+                    workers.spawn(move |_| {
+                        let _ = sender.send((seq, judging.write(batch)));
+                    });
+                    next_seq += 1;
+                    // Take what is written so far without waiting.
+                    waiting.extend(receiver.try_iter());
+                } else {
+                    // Every task holds a sender clone until it sends.
+                    let Ok((seq, written)) = receiver.recv() else {
+                        break;
+                    };
+                    waiting.insert(seq, written);
                 }
-                let mut batch: Vec<Packed> = sorted.by_ref().take(BATCH).collect();
-                judging.in_window(&mut batch, &mut state);
-                batch
-            });
-            if let Some(written) = written {
-                self.emit(written);
+                while let Some(written) = waiting.remove(&next_to_emit) {
+                    self.emit(written);
+                    next_to_emit += 1;
+                }
             }
-            if batch.is_empty() {
-                break;
-            }
-            judged += batch.len() as u64;
-            waiting = Some(batch);
-        }
+        });
         if let Some(err) = sorted.take_error() {
             // Counted as filtered out so the counts still add up; the
             // error says how many were lost.
@@ -763,11 +779,9 @@ impl Ledger<'_> {
     }
 
     /// Counts and hands on one written batch, in order.
-    fn emit(&mut self, written: Vec<Written>) {
-        for chunk in written {
-            for (severity, span) in chunk.records {
-                self.output(severity, span.map(|(start, end)| &chunk.out[start..end]));
-            }
+    fn emit(&mut self, written: Written) {
+        for (severity, span) in written.records {
+            self.output(severity, span.map(|(start, end)| &written.out[start..end]));
         }
     }
 
@@ -902,8 +916,8 @@ impl Ledger<'_> {
     }
 }
 
-/// Part of a written batch: the output, and each record's severity and
-/// span in it (`None` when filtered out).
+/// A written batch: the output, and each record's severity and span in it
+/// (`None` when filtered out).
 struct Written {
     out: Vec<u8>,
     records: Vec<(Severity, Option<(usize, usize)>)>,
@@ -919,9 +933,6 @@ struct Judging<'s> {
 }
 
 impl<'s> Judging<'s> {
-    /// Records written per parallel task.
-    const CHUNK: usize = 256;
-
     /// The path of the file a candidate came from.
     fn path(&self, packed: &Packed) -> &'s Path {
         let index = packed.file() as usize;
@@ -942,33 +953,28 @@ impl<'s> Judging<'s> {
         }
     }
 
-    /// Renders the judged candidates that pass the floor and the filters, in
-    /// parallel chunks (and frees the batch on the workers).
-    fn write(&self, mut batch: Vec<Packed>) -> Vec<Written> {
+    /// Renders the judged candidates that pass the floor and the filters
+    /// (and frees the batch on the worker).
+    fn write(&self, mut batch: Vec<Packed>) -> Written {
         let options = self.options;
-        batch
-            .par_chunks_mut(Self::CHUNK)
+        let mut out = Vec::new();
+        let records = batch
+            .iter_mut()
             .map(|packed| {
-                let mut out = Vec::new();
-                let records = packed
-                    .iter_mut()
-                    .map(|packed| {
-                        let (path, location) = (self.path(packed), packed.location());
-                        let mut verdict = packed.open();
-                        let wanted = verdict.severity >= options.min_severity
-                            && options.filters.matches(&verdict);
-                        let span = wanted.then(|| {
-                            verdict.source = location.source(path);
-                            let start = out.len();
-                            report::render(&verdict, options.format, &mut out);
-                            (start, out.len())
-                        });
-                        (verdict.severity, span)
-                    })
-                    .collect();
-                Written { out, records }
+                let (path, location) = (self.path(packed), packed.location());
+                let mut verdict = packed.open();
+                let wanted =
+                    verdict.severity >= options.min_severity && options.filters.matches(&verdict);
+                let span = wanted.then(|| {
+                    verdict.source = location.source(path);
+                    let start = out.len();
+                    report::render(&verdict, options.format, &mut out);
+                    (start, out.len())
+                });
+                (verdict.severity, span)
             })
-            .collect()
+            .collect();
+        Written { out, records }
     }
 }
 
