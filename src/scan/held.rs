@@ -244,7 +244,7 @@ impl Held {
             Ok(()) => {
                 self.in_memory.clear();
                 self.in_memory_bytes = 0;
-                if self.runs.len() % MAX_RUNS == 0 {
+                if self.runs.len().is_multiple_of(MAX_RUNS) {
                     // Each run is an open file until the merge: every
                     // MAX_RUNS runs, hold twice as much in memory instead.
                     self.budget = self.budget.saturating_mul(2).max(1 << 20);

@@ -6,9 +6,11 @@
 //! escaped quote every few bytes, and serde_json checks such a string one
 //! escape at a time, through calls. This module walks the members of the
 //! record's top-level object itself, and checks the strings of members the
-//! target struct ignores in one inlined loop ([`skip_string`]). Every value
-//! the struct reads, and every value that is not a string, is still parsed
-//! by serde_json.
+//! target struct ignores without a call per escape ([`skip_string`]): a
+//! short string eight bytes at a time, a long one 64 bytes at a time with
+//! SSE2 bit masks, however many escapes it holds. Every value the struct
+//! reads, and every value that is not a string, is still parsed by
+//! serde_json.
 //!
 //! It is not a JSON parser. serde_json still parses every value the audit
 //! reads, checks every value that is not a string, and decides every record
@@ -230,29 +232,68 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
 /// holds an escape; `None` when it is unterminated or invalid (a control
 /// character, a bad escape).
 ///
-/// Eight bytes are tested at once for a quote, a backslash or a control
-/// character (serde_json's test); the first one found is handled here, in
-/// the loop, so an escape-dense string costs no call per escape.
-fn skip_string(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
+/// Keys and most values end within a couple of words, tested eight bytes
+/// at a time ([`skip_string_words`]); a longer string goes on 64 bytes at a
+/// time on x86-64 ([`skip_string_blocks`]).
+#[inline]
+fn skip_string(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
+    /// Words tested before a string counts as long.
+    const SHORT_WORDS: usize = 2;
+    match skip_string_words(bytes, at, SHORT_WORDS) {
+        Scanned::End(end, escaped) => Some((end, escaped)),
+        Scanned::Invalid => None,
+        #[cfg(target_arch = "x86_64")]
+        Scanned::Further(at, escaped) => skip_string_blocks(bytes, at, escaped),
+        #[cfg(not(target_arch = "x86_64"))]
+        Scanned::Further(at, escaped) => match skip_string_words(bytes, at, usize::MAX) {
+            Scanned::End(end, more) => Some((end, escaped || more)),
+            _ => None,
+        },
+    }
+}
+
+/// Where [`skip_string_words`] stopped.
+enum Scanned {
+    /// Just past the closing quote, and whether an escape came before.
+    End(usize, bool),
+    /// Unterminated, or a control character or a bad escape.
+    Invalid,
+    /// Not done after the words it was given: where to go on (never inside
+    /// an escape), and whether an escape came before.
+    Further(usize, bool),
+}
+
+/// Tests up to `words` times eight bytes for a quote, a backslash or a
+/// control character (serde_json's test); the first one found is handled
+/// here, in the loop, so an escape-dense string costs no call per escape.
+#[inline(always)]
+fn skip_string_words(bytes: &[u8], mut at: usize, words: usize) -> Scanned {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut escaped = false;
+    let mut tested = 0;
     loop {
+        if tested == words {
+            return Scanned::Further(at, escaped);
+        }
+        tested += 1;
         let Some(eight) = bytes.get(at..at + 8) else {
             // The last few bytes, one at a time.
             loop {
-                match *bytes.get(at)? {
-                    b'"' => return Some((at + 1, escaped)),
-                    b'\\' => {
-                        at = skip_escape(bytes, at)?;
-                        escaped = true;
-                    }
-                    0..=0x1f => return None,
-                    _ => at += 1,
+                match bytes.get(at) {
+                    Some(b'"') => return Scanned::End(at + 1, escaped),
+                    Some(b'\\') => match skip_escape(bytes, at) {
+                        Some(next) => (at, escaped) = (next, true),
+                        None => return Scanned::Invalid,
+                    },
+                    Some(0..=0x1f) | None => return Scanned::Invalid,
+                    Some(_) => at += 1,
                 }
             }
         };
-        let word = u64::from_le_bytes(eight.try_into().ok()?);
+        let mut word = [0; 8];
+        word.copy_from_slice(eight);
+        let word = u64::from_le_bytes(word);
         let quote = word ^ (ONES * u64::from(b'"'));
         let backslash = word ^ (ONES * u64::from(b'\\'));
         // The lowest flagged byte is exact; higher ones may be false alarms,
@@ -267,13 +308,103 @@ fn skip_string(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
         }
         at += (special.trailing_zeros() / 8) as usize;
         match bytes[at] {
-            b'"' => return Some((at + 1, escaped)),
-            b'\\' => {
-                at = skip_escape(bytes, at)?;
-                escaped = true;
-            }
-            _ => return None,
+            b'"' => return Scanned::End(at + 1, escaped),
+            // An escape: the string is most likely a JSON document, dense
+            // in them, and long.
+            b'\\' if words != usize::MAX => return Scanned::Further(at, escaped),
+            b'\\' => match skip_escape(bytes, at) {
+                Some(next) => (at, escaped) = (next, true),
+                None => return Scanned::Invalid,
+            },
+            _ => return Scanned::Invalid,
         }
+    }
+}
+
+/// [`skip_string`] 64 bytes at a time, from `at` (not inside an escape).
+///
+/// Each block gives bit masks of its quotes, backslashes and control
+/// characters (SSE2, which every x86-64 CPU has); the escaped characters
+/// follow from the backslashes with carries, as simdjson finds them, so a
+/// string costs the same however many escapes it holds. The first quote not
+/// escaped ends the string.
+#[cfg(target_arch = "x86_64")]
+fn skip_string_blocks(bytes: &[u8], mut at: usize, mut escaped: bool) -> Option<(usize, bool)> {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, min_u8_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i,
+    };
+    const EVEN_BITS: u64 = 0x5555_5555_5555_5555;
+    let (quote, backslash, control_max) = (
+        set_splat_i8_m128i(b'"' as i8),
+        set_splat_i8_m128i(b'\\' as i8),
+        set_splat_i8_m128i(0x1f),
+    );
+    // 1 when the first byte of the next block is escaped.
+    let mut carry = 0u64;
+    loop {
+        let rest = bytes.get(at..)?;
+        // The last partial block is copied out, padded with spaces: no quote
+        // is found past the text, so the string is then unterminated.
+        let padded;
+        let block: &[u8; 64] = match rest.first_chunk() {
+            Some(full) => full,
+            None if rest.is_empty() => return None,
+            None => {
+                let mut block = [b' '; 64];
+                block[..rest.len()].copy_from_slice(rest);
+                padded = block;
+                &padded
+            }
+        };
+        let lanes: [m128i; 4] = std::array::from_fn(|i| {
+            let mut lane = [0; 16];
+            lane.copy_from_slice(&block[16 * i..16 * (i + 1)]);
+            load_unaligned_m128i(&lane)
+        });
+        let mask = |test: &dyn Fn(m128i) -> m128i| -> u64 {
+            lanes.iter().enumerate().fold(0, |mask, (i, lane)| {
+                // The movemask of 16 bytes is 16 bits, in the low half.
+                mask | (u64::from(move_mask_i8_m128i(test(*lane)) as u16) << (16 * i))
+            })
+        };
+        let quotes = mask(&|v| cmp_eq_mask_i8_m128i(v, quote));
+        let backslashes = mask(&|v| cmp_eq_mask_i8_m128i(v, backslash));
+        // x <= 0x1f, unsigned: min(x, 0x1f) == x.
+        let controls = mask(&|v| cmp_eq_mask_i8_m128i(min_u8_m128i(v, control_max), v));
+
+        // The characters that backslashes escape (simdjson's
+        // find_escaped_branchless): runs of backslashes pair up, and an odd
+        // one out escapes the byte after it.
+        let backslashes_here = backslashes & !carry;
+        let follows_escape = (backslashes_here << 1) | carry;
+        let odd_starts = backslashes_here & !EVEN_BITS & !follows_escape;
+        let (even_starts, overflow) = odd_starts.overflowing_add(backslashes_here);
+        let escaped_bytes = (EVEN_BITS ^ (even_starts << 1)) & follows_escape;
+        carry = u64::from(overflow);
+
+        let closing = quotes & !escaped_bytes;
+        // The string's bytes in this block: up to the closing quote, if here.
+        let inside = match closing {
+            0 => u64::MAX,
+            _ => (1u64 << closing.trailing_zeros()) - 1,
+        };
+        if controls & inside != 0 {
+            return None;
+        }
+        // Escaped quotes and backslashes are the common escapes; any other
+        // escaped byte is checked one by one (`/`, `n`, `u` and its digits…).
+        let mut others = escaped_bytes & inside & !quotes & !backslashes;
+        while others != 0 {
+            let escape_at = (at + others.trailing_zeros() as usize).checked_sub(1)?;
+            skip_escape(bytes, escape_at)?;
+            others &= others - 1;
+        }
+        escaped |= backslashes & inside != 0;
+        if closing != 0 {
+            return Some((at + closing.trailing_zeros() as usize + 1, escaped));
+        }
+        at += 64;
     }
 }
 
@@ -294,6 +425,59 @@ fn skip_escape(bytes: &[u8], at: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Where serde_json ends the string that starts `text`, if it accepts it.
+    fn serde_json_end(text: &str) -> Option<usize> {
+        let mut values = serde_json::Deserializer::from_str(text).into_iter::<IgnoredAny>();
+        match values.next() {
+            Some(Ok(_)) => Some(values.byte_offset()),
+            _ => None,
+        }
+    }
+
+    /// Strings dense in what matters to the blocks: quotes, runs of
+    /// backslashes, escapes of every kind, control characters, non-ASCII.
+    fn string_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            4 => "[a-z0-9 {}:,]{1,12}",
+            3 => Just("\\\"".to_owned()),
+            2 => "\\\\{1,5}",
+            1 => Just("\\n".to_owned()),
+            1 => Just("\\/".to_owned()),
+            1 => "\\\\u[0-9a-fA-F]{4}",
+            1 => "\\\\u[0-9a-gA-G]{0,4}",
+            1 => Just("\\x".to_owned()),
+            1 => Just("\t".to_owned()),
+            1 => Just("\"".to_owned()),
+            1 => Just("caf\u{e9}\u{1F600}".to_owned()),
+        ];
+        prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        /// The 64-byte blocks end and refuse strings exactly as the word
+        /// loop does, and as serde_json does, at any offset and length.
+        #[test]
+        fn long_strings_end_where_the_word_loop_and_serde_json_end_them(
+            lead in "[ a]{0,70}",
+            body in string_text(),
+            closed in any::<bool>(),
+        ) {
+            let text = format!("{lead}\"{body}{}", if closed { "\"" } else { "" });
+            let bytes = text.as_bytes();
+            let at = lead.len() + 1;
+            let by_words = match skip_string_words(bytes, at, usize::MAX) {
+                Scanned::End(end, escaped) => Some((end, escaped)),
+                _ => None,
+            };
+            prop_assert_eq!(skip_string(bytes, at), by_words);
+            prop_assert_eq!(
+                skip_string(bytes, at).map(|(end, _)| end),
+                serde_json_end(&text[lead.len()..]).map(|end| end + lead.len())
+            );
+        }
+    }
 
     #[test]
     fn strings_end_at_their_closing_quote_and_bad_ones_are_refused() {
