@@ -188,7 +188,12 @@ impl Shard {
 
     fn grow(&mut self) {
         let capacity = (self.slots.len() * GROWTH_NUM / GROWTH_DEN).max(self.first_capacity);
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; capacity]);
+        // Written out now, not allocated zeroed: a zeroed allocation maps
+        // the shared zero page, and the first write to each page of it then
+        // costs a second fault and a TLB flush on every core the scan runs on.
+        let mut slots = Vec::with_capacity(capacity);
+        slots.resize(capacity, EMPTY);
+        let old = std::mem::replace(&mut self.slots, slots);
         // Fingerprints are distinct, so each probe ends at an empty slot.
         for print in old.into_iter().filter(|p| *p != EMPTY) {
             let at = probe(&self.slots, &print);
