@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 
 /// The text fields of a [`Verdict`], in packing order.
 const TEXTS: usize = 15;
@@ -261,9 +261,10 @@ impl Held {
     fn spill(&mut self) -> io::Result<()> {
         self.in_memory.sort_unstable_by_key(Packed::order);
         let mut run = BufWriter::new(tempfile::tempfile()?);
+        let mut frame = Vec::new();
         for packed in &self.in_memory {
-            serde_json::to_writer(&mut run, packed)?;
-            run.write_all(b"\n")?;
+            frame = write_frame(packed, frame)?;
+            run.write_all(&frame)?;
         }
         let mut file = run.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.rewind()?;
@@ -279,7 +280,7 @@ impl Held {
         sources.extend(
             self.runs
                 .into_iter()
-                .map(|file| Source::Run(BufReader::with_capacity(64 << 10, file), String::new())),
+                .map(|file| Source::Run(BufReader::with_capacity(64 << 10, file), Vec::new())),
         );
         let mut sorted = Sorted {
             sources,
@@ -295,24 +296,48 @@ impl Held {
 
 enum Source {
     Memory(std::vec::IntoIter<Packed>),
-    Run(BufReader<File>, String),
+    /// A spilled run, and a buffer for one frame.
+    Run(BufReader<File>, Vec<u8>),
 }
 
 impl Source {
     fn next(&mut self) -> io::Result<Option<Packed>> {
         match self {
             Source::Memory(items) => Ok(items.next()),
-            Source::Run(reader, line) => {
-                line.clear();
-                if reader.read_line(line)? == 0 {
-                    return Ok(None);
-                }
-                serde_json::from_str(line)
-                    .map(Some)
-                    .map_err(io::Error::from)
-            }
+            Source::Run(reader, frame) => read_frame(reader, frame),
         }
     }
+}
+
+/// A spilled candidate: its length (four bytes, little-endian), then its
+/// postcard form. Returns `frame`, cleared and refilled.
+fn write_frame(packed: &Packed, mut frame: Vec<u8>) -> io::Result<Vec<u8>> {
+    frame.clear();
+    frame.extend_from_slice(&[0; 4]);
+    let mut frame = postcard::to_extend(packed, frame).map_err(io::Error::other)?;
+    let len = u32::try_from(frame.len() - 4).map_err(io::Error::other)?;
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(frame)
+}
+
+/// The next candidate of a run, or `None` at its end. A run cut inside a
+/// frame, or a frame that does not decode, is an error.
+fn read_frame(reader: &mut BufReader<File>, frame: &mut Vec<u8>) -> io::Result<Option<Packed>> {
+    if reader.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let mut len = [0; 4];
+    reader.read_exact(&mut len)?;
+    let len = u64::from(u32::from_le_bytes(len));
+    frame.clear();
+    // Grows only as far as the run has bytes, whatever the length says.
+    reader.by_ref().take(len).read_to_end(frame)?;
+    if frame.len() as u64 != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    postcard::from_bytes(frame)
+        .map(Some)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
 }
 
 /// A merge of sorted sources (see [`Held::into_sorted`]).
@@ -408,8 +433,8 @@ mod tests {
         );
         let packed = Packed::new(judged.clone(), true, 3, Location::Line(9));
         // As a spilled run keeps it.
-        let spilled = serde_json::to_string(&packed).unwrap();
-        let mut packed: Packed = serde_json::from_str(&spilled).unwrap();
+        let spilled = write_frame(&packed, Vec::new()).unwrap();
+        let mut packed: Packed = postcard::from_bytes(&spilled[4..]).unwrap();
         assert!(packed.windowed());
         let source = packed.location().source(Path::new("f.jsonl"));
         let mut back = packed.open();
