@@ -449,6 +449,56 @@ mod tests {
     }
 
     #[test]
+    fn a_run_cut_short_or_damaged_is_an_error_and_its_end_is_not() {
+        let verdict = verdict_of(
+            r#"{"trace_id":"t1","trace_name":"payOrder","service_type":"CBC","time":5}"#,
+        );
+        let frame = write_frame(
+            &Packed::new(verdict, true, 0, Location::Line(1)),
+            Vec::new(),
+        )
+        .unwrap();
+        let read_all = |bytes: &[u8]| -> Vec<io::Result<Option<Packed>>> {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(bytes).unwrap();
+            file.rewind().unwrap();
+            let mut reader = BufReader::new(file);
+            let mut buffer = Vec::new();
+            let mut read = Vec::new();
+            loop {
+                let next = read_frame(&mut reader, &mut buffer);
+                let go_on = matches!(next, Ok(Some(_)));
+                read.push(next);
+                if !go_on {
+                    return read;
+                }
+            }
+        };
+        let whole = read_all(&[frame.clone(), frame.clone()].concat());
+        assert_eq!(whole.len(), 3);
+        assert!(matches!(whole[2], Ok(None)));
+        let cut = read_all(&[frame.clone(), frame[..frame.len() - 3].to_vec()].concat());
+        assert_eq!(cut.len(), 2);
+        assert_eq!(
+            cut[1].as_ref().unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        // A length far past the run's end reads what there is, then fails.
+        let mut huge = frame.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            read_all(&huge)[0].as_ref().unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        let mut garbage = frame.clone();
+        garbage[4..].fill(0xff);
+        assert_eq!(
+            read_all(&garbage)[0].as_ref().unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+
+    #[test]
     fn runs_stay_few_however_small_the_budget() {
         let mut held = Held::new(0);
         for seq in 0..300u64 {
