@@ -707,10 +707,12 @@ impl Ledger<'_> {
     /// Judges the held candidates in time order (then input order) by the
     /// windowed rules, and emits the ones that reach the floor: a timeline.
     ///
-    /// This thread takes the candidates in batches and runs the windowed
-    /// rules (in order); the workers write each batch as it is judged, and
-    /// a reorder buffer hands the written batches back in order. Neither
-    /// waits for the other but to keep the batches in flight bounded.
+    /// A merge thread reads the candidates back in order (from memory and
+    /// any spilled runs) and hands them over in batches; this thread runs
+    /// the windowed rules on each batch, in order; the workers write each
+    /// batch as it is judged, and a reorder buffer hands the written
+    /// batches back in order. None of them waits for another but to keep
+    /// the batches in flight bounded.
     fn judge(&mut self, pool: &rayon::ThreadPool, options: &ScanOptions, files: &[InputFile]) {
         let members = std::mem::take(&mut self.members);
         /// Candidates per batch: small, so the workers start soon and the
@@ -720,49 +722,63 @@ impl Ledger<'_> {
         let held = std::mem::replace(&mut self.held, Held::new(0));
         let total = held.count();
         let mut judged = 0u64;
-        let mut sorted = held.into_sorted();
         let mut state = RuleState::default();
         let judging = Judging {
             options,
             files,
             members: &members,
         };
-        let (sender, receiver) = mpsc::channel::<(u64, Written)>();
-        pool.in_place_scope(|workers| {
-            let mut next_seq = 0u64;
-            let mut next_to_emit = 0u64;
-            let mut waiting: BTreeMap<u64, Written> = BTreeMap::new();
-            let mut reading = true;
-            while reading || next_to_emit < next_seq {
-                if reading && next_seq - next_to_emit < max_in_flight as u64 {
-                    let mut batch: Vec<Packed> = sorted.by_ref().take(BATCH).collect();
-                    if batch.is_empty() {
-                        reading = false;
-                        continue;
+        let merge_error = std::thread::scope(|threads| {
+            let (batch_sender, batches) = mpsc::sync_channel::<Vec<Packed>>(2);
+            let merger = threads.spawn(move || {
+                let mut sorted = held.into_sorted();
+                loop {
+                    let batch: Vec<Packed> = sorted.by_ref().take(BATCH).collect();
+                    // The receiver hangs up only when the judging ends early.
+                    if batch.is_empty() || batch_sender.send(batch).is_err() {
+                        return sorted.take_error();
                     }
-                    judged += batch.len() as u64;
-                    judging.in_window(&mut batch, &mut state);
-                    let (sender, seq) = (sender.clone(), next_seq);
-                    workers.spawn(move |_| {
-                        let _ = sender.send((seq, judging.write(batch)));
-                    });
-                    next_seq += 1;
-                    // Take what is written so far without waiting.
-                    waiting.extend(receiver.try_iter());
-                } else {
-                    // Every task holds a sender clone until it sends.
-                    let Ok((seq, written)) = receiver.recv() else {
-                        break;
-                    };
-                    waiting.insert(seq, written);
                 }
-                while let Some(written) = waiting.remove(&next_to_emit) {
-                    self.emit(written);
-                    next_to_emit += 1;
+            });
+            let (sender, receiver) = mpsc::channel::<(u64, Written)>();
+            pool.in_place_scope(|workers| {
+                let mut next_seq = 0u64;
+                let mut next_to_emit = 0u64;
+                let mut waiting: BTreeMap<u64, Written> = BTreeMap::new();
+                let mut reading = true;
+                while reading || next_to_emit < next_seq {
+                    if reading && next_seq - next_to_emit < max_in_flight as u64 {
+                        let Ok(mut batch) = batches.recv() else {
+                            reading = false;
+                            continue;
+                        };
+                        judged += batch.len() as u64;
+                        judging.in_window(&mut batch, &mut state);
+                        let (sender, seq) = (sender.clone(), next_seq);
+                        workers.spawn(move |_| {
+                            let _ = sender.send((seq, judging.write(batch)));
+                        });
+                        next_seq += 1;
+                        // Take what is written so far without waiting.
+                        waiting.extend(receiver.try_iter());
+                    } else {
+                        // Every task holds a sender clone until it sends.
+                        let Ok((seq, written)) = receiver.recv() else {
+                            break;
+                        };
+                        waiting.insert(seq, written);
+                    }
+                    while let Some(written) = waiting.remove(&next_to_emit) {
+                        self.emit(written);
+                        next_to_emit += 1;
+                    }
                 }
-            }
+            });
+            merger.join().unwrap_or_else(|_| {
+                Some(std::io::Error::other("the merge thread failed"))
+            })
         });
-        if let Some(err) = sorted.take_error() {
+        if let Some(err) = merge_error {
             // Counted as filtered out so the counts still add up; the
             // error says how many were lost.
             let lost = total - judged;
