@@ -5,6 +5,11 @@ mod cli;
 
 use std::process::ExitCode;
 
+/// See the `jemalloc` feature in Cargo.toml.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     cli::run()
 }
