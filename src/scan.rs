@@ -774,9 +774,9 @@ impl Ledger<'_> {
                     }
                 }
             });
-            merger.join().unwrap_or_else(|_| {
-                Some(std::io::Error::other("the merge thread failed"))
-            })
+            merger
+                .join()
+                .unwrap_or_else(|_| Some(std::io::Error::other("the merge thread failed")))
         });
         if let Some(err) = merge_error {
             // Counted as filtered out so the counts still add up; the
