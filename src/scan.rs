@@ -719,6 +719,9 @@ impl Ledger<'_> {
         /// last batch ends soon after this thread's last.
         const BATCH: usize = 1024;
         let max_in_flight = pool.current_num_threads().max(1) * 4;
+        if let Some(err) = self.held.finish() {
+            self.spill_failed(err);
+        }
         let held = std::mem::replace(&mut self.held, Held::new(0));
         let total = held.count();
         let mut judged = 0u64;
@@ -870,6 +873,18 @@ impl Ledger<'_> {
         account_file(&mut self.stats, empty, any_records, digests);
     }
 
+    /// Candidates could not be spilled: they stay in memory, none is lost.
+    fn spill_failed(&mut self, err: std::io::Error) {
+        self.problem(ScanError {
+            file: std::env::temp_dir(),
+            location: None,
+            message: format!(
+                "cannot spill rule candidates to a temporary file ({err}): \
+                 holding them all in memory"
+            ),
+        });
+    }
+
     fn problem(&mut self, problem: ScanError) {
         self.stats.errors += 1;
         self.sink.problem(&problem);
@@ -909,14 +924,7 @@ impl Ledger<'_> {
             stats.failed += u64::from(outcome.failed);
             if let Some(held) = outcome.held {
                 if let Some(err) = self.held.push(*held) {
-                    self.problem(ScanError {
-                        file: std::env::temp_dir(),
-                        location: None,
-                        message: format!(
-                            "cannot spill rule candidates to a temporary file ({err}): \
-                             holding them all in memory"
-                        ),
-                    });
+                    self.spill_failed(err);
                 }
                 continue;
             }

@@ -209,6 +209,9 @@ pub(crate) struct Held {
     in_memory_bytes: usize,
     runs: Vec<File>,
     count: u64,
+    /// The run being written on a thread of its own, so the scan goes on
+    /// meanwhile; a run that cannot be written gives its candidates back.
+    spilling: Option<std::thread::JoinHandle<Result<File, (io::Error, Vec<Packed>)>>>,
 }
 
 impl Held {
@@ -220,6 +223,7 @@ impl Held {
             in_memory_bytes: 0,
             runs: Vec::new(),
             count: 0,
+            spilling: None,
         }
     }
 
@@ -230,8 +234,9 @@ impl Held {
 
     /// Keeps one candidate (numbering it in input order), spilling a sorted
     /// run when over budget. A spill that fails leaves the candidates in
-    /// memory, so nothing is lost, and returns why: from then on every
-    /// candidate stays in memory.
+    /// memory, so nothing is lost, and is returned by the next push over
+    /// budget or by [`Held::finish`]: from then on every candidate stays in
+    /// memory.
     pub(crate) fn push(&mut self, mut packed: Packed) -> Option<io::Error> {
         packed.seq = self.count;
         self.count += 1;
@@ -240,41 +245,73 @@ impl Held {
         if self.in_memory_bytes <= self.budget {
             return None;
         }
-        match self.spill() {
-            Ok(()) => {
-                self.in_memory.clear();
-                self.in_memory_bytes = 0;
-                if self.runs.len().is_multiple_of(MAX_RUNS) {
-                    // Each run is an open file until the merge: every
-                    // MAX_RUNS runs, hold twice as much in memory instead.
-                    self.budget = self.budget.saturating_mul(2).max(1 << 20);
+        // One run is written at a time: at most twice the budget is held.
+        if let Some(err) = self.finish() {
+            return Some(err);
+        }
+        let batch = std::mem::take(&mut self.in_memory);
+        self.in_memory_bytes = 0;
+        if (self.runs.len() + 1).is_multiple_of(MAX_RUNS) {
+            // Each run is an open file until the merge: every MAX_RUNS
+            // runs, hold twice as much in memory instead.
+            self.budget = self.budget.saturating_mul(2).max(1 << 20);
+        }
+        // The batch goes over a channel, so it is still here if no thread
+        // can be started: then it is spilled on this one.
+        let (sender, receiver) = std::sync::mpsc::channel::<Vec<Packed>>();
+        let spawned =
+            std::thread::Builder::new()
+                .name("spill".into())
+                .spawn(move || match receiver.recv() {
+                    Ok(batch) => spill(batch),
+                    Err(_) => Err((io::Error::other("no candidates came to spill"), Vec::new())),
+                });
+        match spawned {
+            Ok(handle) => match sender.send(batch) {
+                Ok(()) => {
+                    self.spilling = Some(handle);
+                    None
                 }
+                Err(std::sync::mpsc::SendError(batch)) => self.settle(spill(batch)),
+            },
+            Err(_) => self.settle(spill(batch)),
+        }
+    }
+
+    /// Waits for the run being written, if any. Returns why it could not be
+    /// written; its candidates are then back in memory.
+    pub(crate) fn finish(&mut self) -> Option<io::Error> {
+        let handle = self.spilling.take()?;
+        match handle.join() {
+            Ok(result) => self.settle(result),
+            // Nothing in a spill panics on what the scan read: a bug.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Keeps a written run, or takes a failed run's candidates back, from
+    /// then on holding every candidate in memory.
+    fn settle(&mut self, spilled: Result<File, (io::Error, Vec<Packed>)>) -> Option<io::Error> {
+        match spilled {
+            Ok(file) => {
+                self.runs.push(file);
                 None
             }
-            Err(err) => {
+            Err((err, batch)) => {
+                self.in_memory_bytes += batch.iter().map(Packed::size).sum::<usize>();
+                self.in_memory.extend(batch);
                 self.budget = usize::MAX;
                 Some(err)
             }
         }
     }
 
-    fn spill(&mut self) -> io::Result<()> {
-        self.in_memory.sort_unstable_by_key(Packed::order);
-        let mut run = BufWriter::new(tempfile::tempfile()?);
-        let mut frame = Vec::new();
-        for packed in &self.in_memory {
-            frame = write_frame(packed, frame)?;
-            run.write_all(&frame)?;
-        }
-        let mut file = run.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.rewind()?;
-        self.runs.push(file);
-        Ok(())
-    }
-
     /// Every candidate in judging order: time, then input order. A run that
-    /// cannot be read back ends with one error.
+    /// cannot be read back ends with one error. Call [`Held::finish`] first
+    /// to hear whether the last spill failed (its candidates are judged
+    /// either way).
     pub(crate) fn into_sorted(mut self) -> Sorted {
+        let _ = self.finish();
         self.in_memory.sort_unstable_by_key(Packed::order);
         let mut sources: Vec<Source> = vec![Source::Memory(self.in_memory.into_iter())];
         sources.extend(
@@ -291,6 +328,27 @@ impl Held {
             sorted.advance(index);
         }
         sorted
+    }
+}
+
+/// Sorts candidates and writes them to an unnamed temporary file, as a run;
+/// gives them back with the error when it cannot.
+fn spill(mut batch: Vec<Packed>) -> Result<File, (io::Error, Vec<Packed>)> {
+    batch.sort_unstable_by_key(Packed::order);
+    let write = |batch: &[Packed]| -> io::Result<File> {
+        let mut run = BufWriter::new(tempfile::tempfile()?);
+        let mut frame = Vec::new();
+        for packed in batch {
+            frame = write_frame(packed, frame)?;
+            run.write_all(&frame)?;
+        }
+        let mut file = run.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.rewind()?;
+        Ok(file)
+    };
+    match write(&batch) {
+        Ok(file) => Ok(file),
+        Err(err) => Err((err, batch)),
     }
 }
 
@@ -510,6 +568,7 @@ mod tests {
                 .push(Packed::new(verdict, true, 0, Location::Line(seq + 1)))
                 .is_none());
         }
+        assert!(held.finish().is_none()); // the last run is written
         assert_eq!(held.runs.len(), MAX_RUNS);
         let order: Vec<(i64, u64)> = held.into_sorted().map(|p| p.order()).collect();
         assert_eq!(order.len(), 300);
