@@ -211,7 +211,7 @@ pub(crate) struct Held {
     count: u64,
     /// The run being written on a thread of its own, so the scan goes on
     /// meanwhile; a run that cannot be written gives its candidates back.
-    spilling: Option<std::thread::JoinHandle<Result<File, (io::Error, Vec<Packed>)>>>,
+    spilling: Option<std::thread::JoinHandle<Spilled>>,
 }
 
 impl Held {
@@ -291,7 +291,7 @@ impl Held {
 
     /// Keeps a written run, or takes a failed run's candidates back, from
     /// then on holding every candidate in memory.
-    fn settle(&mut self, spilled: Result<File, (io::Error, Vec<Packed>)>) -> Option<io::Error> {
+    fn settle(&mut self, spilled: Spilled) -> Option<io::Error> {
         match spilled {
             Ok(file) => {
                 self.runs.push(file);
@@ -331,9 +331,12 @@ impl Held {
     }
 }
 
+/// A written run, or why a run could not be written and its candidates.
+type Spilled = Result<File, (io::Error, Vec<Packed>)>;
+
 /// Sorts candidates and writes them to an unnamed temporary file, as a run;
 /// gives them back with the error when it cannot.
-fn spill(mut batch: Vec<Packed>) -> Result<File, (io::Error, Vec<Packed>)> {
+fn spill(mut batch: Vec<Packed>) -> Spilled {
     batch.sort_unstable_by_key(Packed::order);
     let write = |batch: &[Packed]| -> io::Result<File> {
         let mut run = BufWriter::new(tempfile::tempfile()?);
