@@ -233,8 +233,8 @@ fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
 /// character, a bad escape).
 ///
 /// Keys and most values end within a couple of words, tested eight bytes
-/// at a time ([`skip_string_words`]); a longer string goes on 64 bytes at a
-/// time on x86-64 ([`skip_string_blocks`]).
+/// at a time ([`skip_string_words`]); a longer string, or one with an
+/// escape, goes on 64 bytes at a time on x86-64 ([`skip_string_blocks`]).
 #[inline]
 fn skip_string(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
     /// Words tested before a string counts as long.
@@ -258,14 +258,18 @@ enum Scanned {
     End(usize, bool),
     /// Unterminated, or a control character or a bad escape.
     Invalid,
-    /// Not done after the words it was given: where to go on (never inside
-    /// an escape), and whether an escape came before.
+    /// Not done after the words it was given, or at the first escape when
+    /// it was given a limit: where to go on (never inside an escape), and
+    /// whether an escape came before.
     Further(usize, bool),
 }
 
 /// Tests up to `words` times eight bytes for a quote, a backslash or a
-/// control character (serde_json's test); the first one found is handled
-/// here, in the loop, so an escape-dense string costs no call per escape.
+/// control character (serde_json's test), and handles the first one found.
+/// With a limit, the first escape hands the string over
+/// ([`Scanned::Further`]); with `usize::MAX` (no blocks on this CPU, and
+/// the reference the tests hold the blocks to) each escape is handled here,
+/// in the loop, with no call per escape.
 #[inline(always)]
 fn skip_string_words(bytes: &[u8], mut at: usize, words: usize) -> Scanned {
     const ONES: u64 = 0x0101_0101_0101_0101;
