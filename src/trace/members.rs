@@ -460,6 +460,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1_000))]
+
         /// The 64-byte blocks end and refuse strings exactly as the word
         /// loop does, and as serde_json does, at any offset and length.
         #[test]
