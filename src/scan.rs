@@ -746,11 +746,10 @@ impl Ledger<'_> {
             let (sender, receiver) = mpsc::channel::<(u64, Written)>();
             pool.in_place_scope(|workers| {
                 let mut next_seq = 0u64;
-                let mut next_to_emit = 0u64;
-                let mut waiting: BTreeMap<u64, Written> = BTreeMap::new();
+                let mut written_batches = InOrder::new();
                 let mut reading = true;
-                while reading || next_to_emit < next_seq {
-                    if reading && next_seq - next_to_emit < max_in_flight as u64 {
+                while reading || written_batches.next < next_seq {
+                    if reading && next_seq - written_batches.next < max_in_flight as u64 {
                         let Ok(mut batch) = batches.recv() else {
                             reading = false;
                             continue;
@@ -763,17 +762,18 @@ impl Ledger<'_> {
                         });
                         next_seq += 1;
                         // Take what is written so far without waiting.
-                        waiting.extend(receiver.try_iter());
+                        for (seq, written) in receiver.try_iter() {
+                            written_batches.put(seq, written);
+                        }
                     } else {
                         // Every task holds a sender clone until it sends.
                         let Ok((seq, written)) = receiver.recv() else {
                             break;
                         };
-                        waiting.insert(seq, written);
+                        written_batches.put(seq, written);
                     }
-                    while let Some(written) = waiting.remove(&next_to_emit) {
+                    while let Some(written) = written_batches.pop() {
                         self.emit(written);
-                        next_to_emit += 1;
                     }
                 }
             });
@@ -937,6 +937,35 @@ impl Ledger<'_> {
         for problem in result.problems {
             self.problem(problem);
         }
+    }
+}
+
+/// Results that arrive out of order, numbered, handed back in their order:
+/// the reorder buffer between the pool and the ordering thread.
+struct InOrder<T> {
+    /// The number of the next result to hand back.
+    next: u64,
+    waiting: BTreeMap<u64, T>,
+}
+
+impl<T> InOrder<T> {
+    fn new() -> Self {
+        InOrder {
+            next: 0,
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps result number `seq` until its turn.
+    fn put(&mut self, seq: u64, item: T) {
+        self.waiting.insert(seq, item);
+    }
+
+    /// The next result in order, once it has arrived.
+    fn pop(&mut self) -> Option<T> {
+        let item = self.waiting.remove(&self.next)?;
+        self.next += 1;
+        Some(item)
     }
 }
 
@@ -1334,14 +1363,13 @@ fn scan_stream<T: Send>(
         let (result_sender, results) = mpsc::channel::<(u64, Step)>();
         pool.in_place_scope(|workers| {
             let mut next_seq = 0u64;
-            let mut next_to_take = 0u64;
-            let mut waiting: BTreeMap<u64, Step> = BTreeMap::new();
+            let mut steps = InOrder::new();
             // Only units count against the limit: a file's end holds no data.
             let mut units_in_flight = 0;
             let mut reader_done = false;
             loop {
                 while !reader_done && units_in_flight < max_in_flight {
-                    let piece = if next_seq == next_to_take {
+                    let piece = if next_seq == steps.next {
                         receiver.recv().ok()
                     } else {
                         match receiver.try_recv() {
@@ -1352,9 +1380,7 @@ fn scan_stream<T: Send>(
                     };
                     match piece {
                         None => reader_done = true,
-                        Some(Piece::End(end)) => {
-                            waiting.insert(next_seq, Step::End(end));
-                        }
+                        Some(Piece::End(end)) => steps.put(next_seq, Step::End(end)),
                         Some(Piece::Unit(unit, path)) => {
                             units_in_flight += 1;
                             let result_sender = result_sender.clone();
@@ -1383,7 +1409,7 @@ fn scan_stream<T: Send>(
                     }
                     next_seq += 1;
                 }
-                while let Some(step) = waiting.remove(&next_to_take) {
+                while let Some(step) = steps.pop() {
                     match step {
                         Step::Unit(result) => {
                             units_in_flight -= 1;
@@ -1400,9 +1426,8 @@ fn scan_stream<T: Send>(
                             ledger.take_file(result);
                         }
                     }
-                    next_to_take += 1;
                 }
-                if next_to_take == next_seq {
+                if steps.next == next_seq {
                     if reader_done {
                         break;
                     }
@@ -1411,7 +1436,7 @@ fn scan_stream<T: Send>(
                 let Ok((seq, step)) = results.recv() else {
                     break;
                 };
-                waiting.insert(seq, step);
+                steps.put(seq, step);
             }
         });
         match reader_thread.join() {
