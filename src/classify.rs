@@ -66,7 +66,9 @@ pub struct Classification {
 }
 
 impl Classification {
-    /// In scope for a billing audit: catalogued, or a billing service.
+    /// A Billing Center action: a billing-scope catalog entry, or an
+    /// uncatalogued call of a billing service. CTS's own tracker operations
+    /// (scope `audit`) are catalogued and judged, but are not billing.
     ///
     /// ```
     /// use cts_audit::{classify::classify, trace::TraceHead};
@@ -76,7 +78,11 @@ impl Classification {
     /// assert!(!classify(&port).is_billing());
     /// ```
     pub fn is_billing(&self) -> bool {
-        !matches!(self.kind, Kind::OtherService)
+        match self.kind {
+            Kind::Catalogued(entry) => entry.scope == Scope::Billing,
+            Kind::UncataloguedBilling => true,
+            Kind::OtherService => false,
+        }
     }
 
     /// The catalog entry, when there is one.

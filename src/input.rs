@@ -30,6 +30,43 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 /// ```
 pub const MAX_DOCUMENT_BYTES: usize = 512 << 20;
 
+/// Caps on what one input may make a scan read, so that no input, however
+/// large or hostile, holds the scan forever or exhausts memory. Each cap is
+/// reported when it is hit, naming the file.
+///
+/// ```
+/// use cts_audit::input::{Limits, UnitReader};
+/// let limits = Limits { max_file_bytes: 100, ..Limits::default() };
+/// let text: String = (0..50).map(|i| format!("{{\"trace_id\":\"t{i}\"}}\n")).collect();
+/// let mut units = UnitReader::new(0, text.as_bytes()).with_limits(limits);
+/// let mut read = 0;
+/// while let Some(unit) = units.next_unit(&mut Vec::new) {
+///     read += unit.bytes.len();
+/// }
+/// assert!(read <= 100);
+/// assert!(units.take_problems()[0].message.contains("over the cap"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes read from one file after decompression; the rest is skipped.
+    pub max_file_bytes: u64,
+    /// Bytes of one record, or of one JSON document or CSV table read whole.
+    pub max_record_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 8 << 30,
+            max_record_bytes: MAX_DOCUMENT_BYTES,
+        }
+    }
+}
+
+/// Content that does not start with `{` or `[` must show a line break (a
+/// CSV header's end) within this many bytes to be read at all.
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
 /// One input to read: a file found under the paths given, stdin (`-`), or a
 /// pipe or device named on the command line (`<(zcat …)`, `/dev/stdin`).
 ///
@@ -258,6 +295,7 @@ pub fn open_member<'r, R: Read + 'r>(raw: R) -> Result<Box<dyn Read + 'r>, Strin
 ///     let mut text = String::new();
 ///     member.raw.unwrap().read_to_string(&mut text).unwrap();
 ///     seen.push((member.path, text));
+///     std::ops::ControlFlow::Continue(()) // Break(()) stops the walk
 /// });
 /// assert!(problem.is_none());
 /// assert_eq!(seen, [("bundle.tar/CloudTraces/a.json".into(), "[]".to_owned())]);
@@ -265,7 +303,7 @@ pub fn open_member<'r, R: Read + 'r>(raw: R) -> Result<Box<dyn Read + 'r>, Strin
 pub fn each_tar_member(
     archive: &Path,
     content: Box<dyn Read + Send>,
-    visit: &mut dyn FnMut(TarMember<'_>),
+    visit: &mut dyn FnMut(TarMember<'_>) -> std::ops::ControlFlow<()>,
 ) -> Option<String> {
     let mut tar = tar::Archive::new(content);
     let entries = match tar.entries() {
@@ -281,7 +319,7 @@ pub fn each_tar_member(
         if kind.is_dir() {
             continue;
         }
-        let path = archive.join(String::from_utf8_lossy(&entry.path_bytes()).as_ref());
+        let path = member_path(archive, &entry.path_bytes());
         let size = entry.size();
         let raw = if kind.is_file() {
             Ok(Box::new(entry) as Box<dyn Read>)
@@ -290,9 +328,32 @@ pub fn each_tar_member(
                 "a {kind:?} member of the archive, not a regular file: not read"
             ))
         };
-        visit(TarMember { path, size, raw });
+        if visit(TarMember { path, size, raw }).is_break() {
+            break;
+        }
     }
     None
+}
+
+/// `archive/member`: a member's name under its archive's path, whatever it
+/// says. An absolute name (`/etc/x`) or one that climbs (`../x`) keeps
+/// only its plain parts, so every member is named inside its archive.
+///
+/// ```
+/// use cts_audit::input::member_path;
+/// use std::path::Path;
+/// assert_eq!(member_path(Path::new("b.tar"), b"/CloudTraces/a.json"), Path::new("b.tar/CloudTraces/a.json"));
+/// assert_eq!(member_path(Path::new("b.tar"), b"../../x.json"), Path::new("b.tar/x.json"));
+/// ```
+pub fn member_path(archive: &Path, name: &[u8]) -> PathBuf {
+    let name = String::from_utf8_lossy(name);
+    let mut path = archive.to_path_buf();
+    for part in Path::new(name.as_ref()).components() {
+        if let std::path::Component::Normal(part) = part {
+            path.push(part);
+        }
+    }
+    path
 }
 
 /// The sniffed first bytes put back in front of the rest of the reader.
@@ -739,6 +800,12 @@ pub struct UnitReader<R> {
     problems: Vec<ReadProblem>,
     consumed: u64,
     block_bytes: usize,
+    limits: Limits,
+    /// The content was refused as unrecognised.
+    refused: bool,
+    /// Line breaks in blank lines dropped before the first record, so
+    /// that lines keep their numbers.
+    blank_lines: u64,
 }
 
 impl<R: Read> UnitReader<R> {
@@ -780,7 +847,25 @@ impl<R: Read> UnitReader<R> {
             problems: Vec::new(),
             consumed: 0,
             block_bytes: BLOCK_BYTES,
+            limits: Limits::default(),
+            refused: false,
+            blank_lines: 0,
         }
+    }
+
+    /// Reads under `limits` instead of the defaults.
+    ///
+    /// ```
+    /// use cts_audit::input::{Limits, UnitReader};
+    /// let limits = Limits { max_record_bytes: 1 << 10, ..Limits::default() };
+    /// let line = format!("{{\"request\":\"{}\"}}\n", "x".repeat(4 << 10));
+    /// let mut units = UnitReader::new(0, line.as_bytes()).with_limits(limits);
+    /// assert!(units.next_unit(&mut Vec::new).is_none());
+    /// assert!(units.take_problems()[0].message.contains("over 1 KiB"));
+    /// ```
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The layout detected, once the first unit was asked for; `None` for
@@ -819,21 +904,93 @@ impl<R: Read> UnitReader<R> {
         self.eof = true;
     }
 
-    /// Fills until the container can be told, or the input ends.
+    /// Fills until the container can be told, or the input ends. Each byte
+    /// is looked at once, however long the first line: blank lines before
+    /// the first record are dropped as they come (their line breaks
+    /// counted), binary content is refused at its first NUL byte, and
+    /// content that is neither JSON nor a CSV header within its caps is
+    /// refused as unrecognised.
     fn start(&mut self, spare: &mut dyn FnMut() -> Vec<u8>) {
         self.started = true;
         self.buf = spare();
+        // Where the first record starts, once found; how far the search
+        // for it, and then for the end of its line, has gone.
+        let mut content: Option<usize> = None;
+        let mut searched = 0;
         let container = loop {
-            match fill(&mut self.reader, &mut self.buf, 64 << 10) {
+            let before = self.buf.len();
+            let left = self
+                .limits
+                .max_file_bytes
+                .saturating_sub(self.consumed + before as u64);
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(64 << 10);
+            match fill(&mut self.reader, &mut self.buf, want) {
+                Ok(0) if want == 0 && !self.at_end() => {
+                    self.cap_reached();
+                    self.eof = true;
+                }
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
                 Err(err) => self.read_problem(&err),
             }
-            let detected = Container::detect(&self.buf);
+            // Binary content (zeros, an image) is no export of traces: it
+            // starts with a NUL, or its first block is thick with them. A
+            // stray NUL inside a record is that record's damage, read
+            // salvaged.
+            let nuls = memchr::memchr_iter(0, &self.buf[before..]).count();
+            let starts_with_nul = content.is_none()
+                && self.buf[before..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&0);
+            if starts_with_nul || (before == 0 && nuls * 8 > self.buf.len()) {
+                return self.refuse(format!(
+                    "binary content ({nuls} NUL bytes in the first {} bytes), not an export of traces: not read",
+                    self.buf.len() - before
+                ));
+            }
+            let bom = if self.buf.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            };
+            if content.is_none() {
+                let from = searched.max(bom);
+                match self.buf[from..]
+                    .iter()
+                    .position(|b| !b.is_ascii_whitespace())
+                {
+                    Some(at) => content = Some(from + at),
+                    None if self.eof => break None,
+                    None => {
+                        // Only blank lines so far: drop them, keep their count.
+                        self.blank_lines += memchr_iter(b'\n', &self.buf[bom..]).count() as u64;
+                        self.consumed += self.buf.len() as u64;
+                        self.buf.clear();
+                        searched = 0;
+                        continue;
+                    }
+                }
+                searched = content.unwrap_or(0);
+            }
+            let start = content.unwrap_or(0);
+            let detected = Container::detect(&self.buf[start..]);
+            let line_end = memchr::memchr(b'\n', &self.buf[searched..]).map(|at| searched + at);
+            searched = self.buf.len();
             let undecided = matches!(detected, Some(Container::Lines | Container::Document))
-                && memchr::memchr(b'\n', strip_bom(&self.buf).trim_ascii_start()).is_none();
-            if self.eof || (detected.is_some() && !undecided) {
+                && line_end.is_none();
+            if self.eof || !undecided {
                 break detected;
+            }
+            let json = matches!(self.buf[start], b'{' | b'[');
+            let cap = if json {
+                self.limits.max_record_bytes
+            } else {
+                MAX_HEADER_BYTES
+            };
+            if self.buf.len() - start > cap {
+                return self.refuse(format!(
+                    "no line break in the first {}: not a recognised export \
+                     (JSON, JSON lines or a CSV table of traces); not read",
+                    describe_bytes(cap as u64)
+                ));
             }
         };
         self.container = container;
@@ -841,11 +998,15 @@ impl<R: Read> UnitReader<R> {
             self.done = true;
             return;
         };
-        if self.buf.starts_with(b"\xEF\xBB\xBF") {
-            self.buf.drain(..3);
-        }
+        let start = content.unwrap_or(0);
+        // Blank lines before the first record are dropped with the BOM.
+        self.blank_lines += memchr_iter(b'\n', &self.buf[..start]).count() as u64;
+        self.consumed += start as u64;
+        self.buf.drain(..start);
         self.cutter = Some(match container {
-            Container::Lines => Cutter::Lines { next_line: 1 },
+            Container::Lines => Cutter::Lines {
+                next_line: 1 + self.blank_lines,
+            },
             Container::Array => Cutter::Array(ArrayScanner {
                 next_index: 1,
                 ..ArrayScanner::default()
@@ -854,6 +1015,29 @@ impl<R: Read> UnitReader<R> {
             // A CSV cell may hold a line break: the table is read whole.
             Container::Csv => Cutter::Document { csv: true },
         });
+    }
+
+    /// Stops reading: the content is not read, for `why`.
+    fn refuse(&mut self, why: String) {
+        self.problems.push(ReadProblem {
+            location: None,
+            message: why,
+        });
+        self.refused = true;
+        self.done = true;
+    }
+
+    /// True when the content was refused as unrecognised ([`UnitReader::next_unit`]
+    /// returned `None` before any unit), with the reason among the problems.
+    ///
+    /// ```
+    /// use cts_audit::input::UnitReader;
+    /// let mut units = UnitReader::new(0, &b"\0\0\0\0"[..]);
+    /// assert!(units.next_unit(&mut Vec::new).is_none());
+    /// assert!(units.refused());
+    /// ```
+    pub fn refused(&self) -> bool {
+        self.refused
     }
 
     /// The next unit of whole records, taking new block buffers from
@@ -881,12 +1065,22 @@ impl<R: Read> UnitReader<R> {
                 } else {
                     self.block_bytes - self.buf.len().min(self.block_bytes) + 1
                 };
+                // Never past the cap on the file: a block ends at it.
+                let left = self
+                    .limits
+                    .max_file_bytes
+                    .saturating_sub(self.consumed + self.buf.len() as u64);
+                let want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
                 match fill(&mut self.reader, &mut self.buf, want) {
+                    Ok(0) if want == 0 && !self.at_end() => {
+                        self.cap_reached();
+                        self.eof = true;
+                    }
                     Ok(0) => self.eof = true,
                     Ok(_) => {}
                     Err(err) => self.read_problem(&err),
                 }
-                if self.buf.len() > MAX_DOCUMENT_BYTES {
+                if self.buf.len() > self.limits.max_record_bytes {
                     let what = if document {
                         "a single JSON document or CSV table"
                     } else {
@@ -895,8 +1089,8 @@ impl<R: Read> UnitReader<R> {
                     self.problems.push(ReadProblem {
                         location: None,
                         message: format!(
-                            "{what} over {} MiB; the rest of the file is skipped",
-                            MAX_DOCUMENT_BYTES >> 20
+                            "{what} over {}; the rest of the file is skipped",
+                            describe_bytes(self.limits.max_record_bytes as u64)
                         ),
                     });
                     self.done = true;
@@ -925,6 +1119,42 @@ impl<R: Read> UnitReader<R> {
             }
         }
         None
+    }
+}
+
+impl<R: Read> UnitReader<R> {
+    /// Reports that the file is over [`Limits::max_file_bytes`].
+    fn cap_reached(&mut self) {
+        self.problems.push(ReadProblem {
+            location: None,
+            message: format!(
+                "the file is over the cap of {} (decompressed); the rest of it is not read",
+                describe_bytes(self.limits.max_file_bytes)
+            ),
+        });
+    }
+
+    /// True when the reader has nothing more to give (asked at the cap).
+    fn at_end(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        loop {
+            match self.reader.read(&mut byte) {
+                Ok(0) => return true,
+                Ok(_) => return false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// `512 MiB`, `8 GiB`, `1 KiB`, `100 bytes`.
+fn describe_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 

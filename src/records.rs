@@ -23,25 +23,30 @@ pub enum Location {
     Line(u64),
     /// An element of an array, or a value of a document (1-based).
     Record(u64),
-    /// The M-th trace of the page at record (or line) N.
+    /// The M-th trace of the page or array at record N.
     Nested(u64, u64),
+    /// The M-th trace of the page or array on line N of JSON lines.
+    NestedInLine(u64, u64),
 }
 
 impl Location {
-    /// `line 7`, `record 3`, `record 1, trace 2`.
+    /// `line 7`, `record 3`, `record 1, trace 2`, `line 4, trace 2`.
     ///
     /// ```
-    /// assert_eq!(cts_audit::records::Location::Record(3).describe(), "record 3");
+    /// use cts_audit::records::Location;
+    /// assert_eq!(Location::Record(3).describe(), "record 3");
+    /// assert_eq!(Location::NestedInLine(4, 2).describe(), "line 4, trace 2");
     /// ```
     pub fn describe(self) -> String {
         match self {
             Location::Line(n) => format!("line {n}"),
             Location::Record(n) => format!("record {n}"),
             Location::Nested(n, m) => format!("record {n}, trace {m}"),
+            Location::NestedInLine(n, m) => format!("line {n}, trace {m}"),
         }
     }
 
-    /// `FILE:LINE`, `FILE#N` or `FILE#N.M`.
+    /// `FILE:LINE`, `FILE#N`, `FILE#N.M` or `FILE:LINE#M`.
     ///
     /// ```
     /// use cts_audit::records::Location;
@@ -52,14 +57,14 @@ impl Location {
             Location::Line(n) => format!("{}:{n}", file.display()),
             Location::Record(n) => format!("{}#{n}", file.display()),
             Location::Nested(n, m) => format!("{}#{n}.{m}", file.display()),
+            Location::NestedInLine(n, m) => format!("{}:{n}#{m}", file.display()),
         }
     }
 
     fn nested(self, inner: u64) -> Location {
         match self {
-            Location::Line(n) | Location::Record(n) | Location::Nested(n, _) => {
-                Location::Nested(n, inner)
-            }
+            Location::Record(n) | Location::Nested(n, _) => Location::Nested(n, inner),
+            Location::Line(n) | Location::NestedInLine(n, _) => Location::NestedInLine(n, inner),
         }
     }
 }
@@ -97,6 +102,10 @@ pub trait Visitor {
     fn problem(&mut self, location: Location, message: String);
     /// An integrity digest, recognised by content.
     fn digest(&mut self) {}
+    /// The record at `location` was damaged and is read salvaged
+    /// ([`crate::trace::salvage`]): each repair, and the key fields given
+    /// twice. Called just before the record's trace or head.
+    fn repaired(&mut self, _location: Location, _warnings: &[String], _duplicate_keys: &[String]) {}
 }
 
 /// Walks every record of `unit`.
@@ -249,7 +258,8 @@ fn csv_trace(columns: &[Option<&'static str>], row: &csv::ByteRecord) -> Result<
         let Ok(cell) = std::str::from_utf8(cell) else {
             return Err(format!("invalid UTF-8 in the {field} column"));
         };
-        let cell = cell.trim();
+        // This tool's own CSV guards formula-like cells with a `'`.
+        let cell = crate::report::unescape_cell(cell.trim());
         if cell.is_empty() {
             continue;
         }
@@ -312,10 +322,8 @@ fn visit_slice(
             Ok(record) => Some(record),
             Err(err) => {
                 let at = err.valid_up_to();
-                return visitor.problem(
-                    location,
-                    format!("invalid UTF-8 at byte {at} of the record"),
-                );
+                let message = format!("invalid UTF-8 at byte {at} of the record");
+                return visit_salvaged(&bytes[range], location, 0, visitor, message);
             }
         },
     };
@@ -358,7 +366,7 @@ pub const MAX_NESTING: u32 = 8;
 /// let mut seen = Locations(Vec::new());
 /// // One line of an LTS export holding a whole OBS transfer file: an array.
 /// visit_value(r#"[{"trace_id":"a"},{"trace_id":"b"}]"#, Location::Line(4), &mut seen);
-/// assert_eq!(seen.0, [Location::Nested(4, 1), Location::Nested(4, 2)]);
+/// assert_eq!(seen.0, [Location::NestedInLine(4, 1), Location::NestedInLine(4, 2)]);
 /// ```
 pub fn visit_value<V: Visitor>(text: &str, location: Location, visitor: &mut V) {
     visit_nested(text, location, 0, visitor);
@@ -387,7 +395,13 @@ fn visit_nested<V: Visitor>(text: &str, location: Location, depth: u32, visitor:
                     visitor.trace(&trace, location);
                 }
             }
-            Err(err) => visitor.problem(location, format!("invalid trace: {err}")),
+            Err(err) => visit_salvaged(
+                text.as_bytes(),
+                location,
+                depth,
+                visitor,
+                format!("invalid trace: {err}"),
+            ),
         }
     } else {
         match TraceHead::from_str(text) {
@@ -396,9 +410,42 @@ fn visit_nested<V: Visitor>(text: &str, location: Location, depth: u32, visitor:
                     visitor.head(&head, text, location);
                 }
             }
-            Err(err) => visitor.problem(location, format!("invalid trace: {err}")),
+            Err(err) => visit_salvaged(
+                text.as_bytes(),
+                location,
+                depth,
+                visitor,
+                format!("invalid trace: {err}"),
+            ),
         }
     }
+}
+
+/// A record serde_json refused: read salvaged when it is one whole object
+/// ([`crate::trace::salvage`]), so that damage in one field cannot hide
+/// it; else a record error with `message`.
+fn visit_salvaged<V: Visitor>(
+    bytes: &[u8],
+    location: Location,
+    depth: u32,
+    visitor: &mut V,
+    message: String,
+) {
+    let Some(salvaged) = crate::trace::salvage(bytes) else {
+        return visitor.problem(location, message);
+    };
+    // A repaired record that still does not read (a page whose `traces`
+    // is no array, say) stays a record error.
+    let readable = if V::FULL {
+        Trace::from_str(&salvaged.text).is_ok()
+    } else {
+        TraceHead::from_str(&salvaged.text).is_ok()
+    };
+    if !readable || salvaged.warnings.is_empty() {
+        return visitor.problem(location, message);
+    }
+    visitor.repaired(location, &salvaged.warnings, &salvaged.duplicate_keys);
+    visit_nested(&salvaged.text, location, depth, visitor);
 }
 
 /// Walks the traces a page or event wraps; true when `value` is a trace itself.

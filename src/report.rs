@@ -85,6 +85,10 @@ pub struct Verdict<'a> {
     /// The user id, for filters.
     #[serde(skip)]
     pub user_id: Option<Cow<'a, str>>,
+    /// Key fields the record gave more than once (it was read salvaged,
+    /// the last value of each): `audit.malformed` fires on it.
+    #[serde(skip)]
+    pub malformed: Option<String>,
 }
 
 fn text<'a>(value: &Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
@@ -160,6 +164,7 @@ impl<'a> Verdict<'a> {
             time_ms,
             entry,
             user_id,
+            malformed: None,
         }
     }
 
@@ -229,6 +234,7 @@ impl<'a> Verdict<'a> {
             time_ms: self.time_ms,
             entry: self.entry,
             user_id: owned(self.user_id),
+            malformed: self.malformed,
         }
     }
 
@@ -421,9 +427,98 @@ pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
                 .has_headers(false)
                 .buffer_capacity(512)
                 .from_writer(&mut *out);
-            let _ = writer.write_record(row.map(|cell| cell.into_owned()));
+            let _ = writer.write_record(row.map(|cell| escape_cell(&cell).into_owned()));
             let _ = writer.flush();
         }
+    }
+}
+
+/// Text for a terminal: control characters (C0, DEL, C1) and the
+/// invisible bidirectional overrides shown as visible escapes (`\n`, `\r`,
+/// `\t`, `\x1b`, `\u{202e}`), so that no field read from a trace can move
+/// the cursor, recolour the screen, forge a line or reorder what is shown.
+///
+/// ```
+/// use cts_audit::report::escape_control;
+/// assert_eq!(escape_control("alice\nFAKE ROW critical"), "alice\\nFAKE ROW critical");
+/// assert_eq!(escape_control("\u{1b}[31mred"), "\\x1b[31mred");
+/// assert_eq!(escape_control("payOrder"), "payOrder"); // borrowed, unchanged
+/// ```
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 && unsafe_char(c) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A spreadsheet cell holds at most this many characters (Excel's limit).
+pub const MAX_CELL_CHARS: usize = 32_767;
+
+/// A cell safe to open in a spreadsheet: one that starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return would be read as a formula, so it
+/// gets a leading `'`, as OWASP advises (and so does one that starts with
+/// `'` and then one of those, so that [`unescape_cell`] gives it back
+/// exactly). Cut to [`MAX_CELL_CHARS`].
+///
+/// ```
+/// use cts_audit::report::{escape_cell, unescape_cell};
+/// assert_eq!(escape_cell("=HYPERLINK(\"http://x\")"), "'=HYPERLINK(\"http://x\")");
+/// assert_eq!(escape_cell("alice"), "alice");
+/// for cell in ["=1+1", "'=1+1", "-", "plain", "'quoted"] {
+///     assert_eq!(unescape_cell(&escape_cell(cell)), cell);
+/// }
+/// ```
+pub fn escape_cell(cell: &str) -> Cow<'_, str> {
+    let formula = |text: &str| text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let prefixed = formula(cell) || cell.strip_prefix('\'').is_some_and(formula);
+    let cut = cell
+        .char_indices()
+        .nth(MAX_CELL_CHARS - usize::from(prefixed))
+        .map(|(at, _)| at);
+    if !prefixed && cut.is_none() {
+        return Cow::Borrowed(cell);
+    }
+    let kept = &cell[..cut.unwrap_or(cell.len())];
+    Cow::Owned(if prefixed {
+        format!("'{kept}")
+    } else {
+        kept.to_owned()
+    })
+}
+
+/// The cell [`escape_cell`] was given (but for a cut): one leading `'`
+/// before a formula character is dropped.
+///
+/// ```
+/// assert_eq!(cts_audit::report::unescape_cell("'@SUM(A1)"), "@SUM(A1)");
+/// assert_eq!(cts_audit::report::unescape_cell("'plain"), "'plain");
+/// ```
+pub fn unescape_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) => {
+            if rest.starts_with('\'') && !rest[1..].starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                cell
+            } else {
+                rest
+            }
+        }
+        _ => cell,
     }
 }
 

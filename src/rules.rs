@@ -134,6 +134,11 @@ pub const BUILTIN: &[(&str, Severity, &str)] = &[
         Severity::High,
         "The audit trail was deleted, stopped or silenced",
     ),
+    (
+        "audit.malformed",
+        Severity::Medium,
+        "A record gives a key field twice: it may have been edited",
+    ),
 ];
 
 /// Trace names that stop, delete or silence the audit trail.
@@ -604,6 +609,15 @@ impl RuleSet {
                             ),
                         )
                     })?;
+                    if window_ms <= 0 {
+                        return Err(error(
+                            line,
+                            format!(
+                                "rule {id}: window {:?} is empty: give a span of at least 1s",
+                                t.window
+                            ),
+                        ));
+                    }
                     if t.count == 0 {
                         return Err(error(
                             line,
@@ -728,8 +742,8 @@ impl RuleSet {
     pub fn is_candidate(&self, verdict: &Verdict<'_>) -> bool {
         let sensitive = verdict.entry.is_some_and(|e| e.severity >= Severity::Low);
         sensitive
-            || (verdict.billing
-                && (verdict.failed || verdict.rating.as_deref() == Some("incident")))
+            || (verdict.billing && (verdict.failed || is_incident(verdict)))
+            || verdict.malformed.is_some()
             || self.user_rules.iter().any(|r| r.when.matches(verdict))
     }
 
@@ -798,9 +812,7 @@ impl RuleSet {
     /// can go through it in parallel; false when the record is allow-listed
     /// and [`RuleSet::judge_in_window`] must not see it.
     pub(crate) fn judge_alone(&self, event: &mut Verdict<'_>) -> bool {
-        event.severity = event
-            .entry
-            .map_or(Severity::None, |e| e.severity.min(Severity::Info));
+        event.severity = base_severity(event);
         if let Some(who) = self.allowed(event) {
             event.reasons.push(format!("allow-listed: {who}"));
             return false;
@@ -839,10 +851,7 @@ impl RuleSet {
                 format!("failed {name} by {actor}{}", failure_detail(event)),
             );
         }
-        if event.billing
-            && event.rating.as_deref() == Some("incident")
-            && self.on("incident.billing")
-        {
+        if event.billing && is_incident(event) && self.on("incident.billing") {
             event.fire(
                 "incident.billing",
                 Severity::High,
@@ -891,6 +900,17 @@ impl RuleSet {
                 Severity::High,
                 format!("{name} {resource} by {actor}: the audit trail loses coverage"),
             );
+        }
+        if let Some(keys) = event
+            .malformed
+            .as_deref()
+            .filter(|_| self.on("audit.malformed"))
+        {
+            let reason = format!(
+                "{name} by {actor}: the record gives {keys} more than once (the last value is read); \
+                 a record with two answers to what it is may have been edited"
+            );
+            event.fire("audit.malformed", Severity::Medium, reason);
         }
         if let (true, Some(hours), Some(ms)) =
             (sensitive, self.settings.business_hours, event.time_ms)
@@ -1079,6 +1099,26 @@ pub struct RuleState {
     /// Known source IPs by actor, sorted: a reason names the first few.
     sources: hashbrown::HashMap<String, BTreeSet<String>>,
     user: HashMap<(String, Vec<String>), VecDeque<i64>>,
+}
+
+/// Rated `incident`, in any case: exports disagree on case (`INCIDENT`).
+fn is_incident(verdict: &Verdict<'_>) -> bool {
+    verdict
+        .rating
+        .as_deref()
+        .is_some_and(|r| r.eq_ignore_ascii_case("incident"))
+}
+
+/// The severity a record has before any rule fires: its catalog entry's,
+/// up to `info` (rules raise it past that), `info` for uncatalogued billing,
+/// `none` for the rest. The same whether or not the record is a candidate,
+/// so one record gets one severity whatever rules are loaded.
+pub(crate) fn base_severity(verdict: &Verdict<'_>) -> Severity {
+    match verdict.entry {
+        Some(entry) => entry.severity.min(Severity::Info),
+        None if verdict.billing => Severity::Info,
+        None => Severity::None,
+    }
 }
 
 /// Adds `time` to a window of times and drops those `window_ms` or more before it.

@@ -29,7 +29,7 @@ mod seen;
 
 use crate::catalog::Severity;
 use crate::classify::{classify, Classification, Kind};
-use crate::input::{self, Container, InputFile, Opened, ReadProblem, Unit};
+use crate::input::{self, Container, InputFile, Opened, ReadProblem, Unit, UnitReader};
 use crate::records::{self, Location, Visitor};
 use crate::report::{self, Format, Verdict};
 use crate::rules::{RuleSet, RuleState};
@@ -40,8 +40,19 @@ pub use seen::SeenIds;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
+
+/// The most worker threads a scan starts: eight per core. More only
+/// share the same cores (and `-j 100000` would take minutes to start).
+///
+/// ```
+/// assert!(cts_audit::scan::max_threads() >= 8);
+/// ```
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 8
+}
 
 /// Files up to this size are read whole by one worker each.
 const SMALL_FILE_BYTES: u64 = 2 << 20;
@@ -88,6 +99,13 @@ pub struct Filters {
     pub trace_name: Option<String>,
 }
 
+impl Filters {
+    /// True when `--since` or `--until` bounds the time.
+    fn bounds_time(&self) -> bool {
+        self.since_ms.is_some() || self.until_ms.is_some()
+    }
+}
+
 fn same(filter: &Option<String>, value: Option<&str>) -> bool {
     filter
         .as_deref()
@@ -106,14 +124,16 @@ impl Filters {
     /// assert!(june.matches(&verdict));
     /// let july = Filters { since_ms: Some(1_719_792_000_000), ..Filters::default() };
     /// assert!(!july.matches(&verdict));
+    /// // Without a readable time, a record is kept by every time bound.
+    /// let untimed = Analyzer::default().analyze_str(r#"{"trace_name":"payOrder","time":true}"#).unwrap();
+    /// assert!(july.matches(&untimed));
     /// ```
     pub fn matches(&self, verdict: &Verdict<'_>) -> bool {
-        let time_ok = match (self.since_ms, self.until_ms) {
-            (None, None) => true,
-            (since, until) => verdict
-                .time_ms
-                .is_some_and(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)),
-        };
+        // A record whose time cannot be read is kept, not dropped: damage
+        // to its time must not hide it (the scan warns and counts it).
+        let time_ok = verdict.time_ms.is_none_or(|t| {
+            self.since_ms.is_none_or(|s| t >= s) && self.until_ms.is_none_or(|u| t < u)
+        });
         time_ok
             && same(&self.trace_type, verdict.trace_type.as_deref())
             && same(&self.service, verdict.service_type.as_deref())
@@ -152,13 +172,18 @@ pub struct ScanOptions {
     pub min_severity: Severity,
     /// How emitted records are rendered.
     pub format: Format,
-    /// Worker threads; `None` uses every core.
+    /// Worker threads; `None` uses every core. At most [`max_threads`].
     pub threads: Option<usize>,
     /// The rules that judge each record.
     pub rules: RuleSet,
     /// Bytes of rule candidates held in memory; past this they are sorted
     /// and spilled to a temporary file, so memory stays flat on any input.
     pub held_memory: usize,
+    /// Problems listed one by one in [`Stats::error_list`]; past this they
+    /// are counted by file and kind ([`Stats::unlisted_errors`]).
+    pub max_errors: usize,
+    /// Caps on what one input may make the scan read.
+    pub limits: input::Limits,
 }
 
 impl Default for ScanOptions {
@@ -170,6 +195,8 @@ impl Default for ScanOptions {
             threads: None,
             rules: RuleSet::builtin(),
             held_memory: 32 << 20,
+            max_errors: 1_000,
+            limits: input::Limits::default(),
         }
     }
 }
@@ -244,6 +271,10 @@ pub struct Stats {
     pub records: u64,
     /// Records or lines that could not be parsed.
     pub record_errors: u64,
+    /// Warnings about records that were still read: a damaged field read
+    /// repaired or as null, a key given twice, a time or code that could
+    /// not be read.
+    pub record_warnings: u64,
     /// All problems: record errors, damaged or unreadable files, and records
     /// kept with an unreadable time.
     pub errors: u64,
@@ -251,9 +282,13 @@ pub struct Stats {
     pub duplicates: u64,
     /// Records counted once.
     pub unique: u64,
-    /// Unique records in scope for a billing audit.
+    /// Unique Billing Center records: billing-scope catalog entries and
+    /// uncatalogued calls of billing services.
     pub billing: u64,
-    /// Billing records the catalog names.
+    /// Unique records of CTS's own tracker and notification operations
+    /// (catalog scope `audit`): catalogued and judged, but not billing.
+    pub audit_trail: u64,
+    /// Records the catalog names (billing and audit scope).
     pub catalogued: u64,
     /// Billing records the catalog does not name.
     pub uncatalogued: u64,
@@ -263,26 +298,44 @@ pub struct Stats {
     pub emitted: u64,
     /// Unique records not written (below the severity floor or filtered).
     pub filtered_out: u64,
+    /// Unique records read but not written because the sink stopped the
+    /// scan (its output was closed): `unique = emitted + filtered_out +
+    /// unwritten`.
+    pub unwritten: u64,
+    /// The sink stopped the scan before every input was read.
+    pub stopped: bool,
+    /// Records read whole without a readable time while `--since` or
+    /// `--until` bounded the time: kept (a time bound cannot place them),
+    /// each with a warning.
+    pub untimed_kept: u64,
     /// Unique records that failed (warning/incident, HTTP 4xx/5xx, error code).
     pub failed: u64,
     /// Unique records by severity.
     pub by_severity: BTreeMap<&'static str, u64>,
     /// Uncatalogued billing operations by `service_type/trace_name`.
     pub uncatalogued_names: BTreeMap<String, u64>,
-    /// One entry per problem.
+    /// One entry per problem, up to [`ScanOptions::max_errors`]:
+    /// `errors = error_list.len() + errors_unlisted`.
     pub error_list: Vec<ScanError>,
+    /// Problems past the cap on [`Stats::error_list`], counted only.
+    pub errors_unlisted: u64,
+    /// Those problems by file, then by kind (the message up to its first
+    /// colon).
+    pub unlisted_errors: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// Receives the scan's output, in order.
 ///
 /// ```
 /// use cts_audit::{catalog::Severity, scan::{scan, ScanError, ScanOptions, Sink}};
+/// use std::ops::ControlFlow;
 /// /// Counts the high and critical records, and keeps nothing else.
 /// #[derive(Default)]
 /// struct Alarms(u64);
 /// impl Sink for Alarms {
-///     fn record(&mut self, _rendered: &[u8], severity: Severity) {
+///     fn record(&mut self, _rendered: &[u8], severity: Severity) -> ControlFlow<()> {
 ///         self.0 += u64::from(severity >= Severity::High);
+///         ControlFlow::Continue(())
 ///     }
 ///     fn problem(&mut self, _problem: &ScanError) {}
 /// }
@@ -295,8 +348,12 @@ pub struct Stats {
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 pub trait Sink {
-    /// One emitted record, already rendered in the chosen format.
-    fn record(&mut self, rendered: &[u8], severity: Severity);
+    /// One emitted record, already rendered in the chosen format. Return
+    /// `ControlFlow::Break(())` to stop the scan: its output is gone (a
+    /// closed pipe, a full disk) or it has seen enough. The scan then
+    /// reads no more input, and counts what it read but did not hand over
+    /// in [`Stats::unwritten`].
+    fn record(&mut self, rendered: &[u8], severity: Severity) -> ControlFlow<()>;
     /// One problem, as soon as it is known.
     fn problem(&mut self, problem: &ScanError);
     /// `bytes` more of the input (on disk) have been read.
@@ -321,8 +378,9 @@ pub struct CollectSink {
 }
 
 impl Sink for CollectSink {
-    fn record(&mut self, rendered: &[u8], _severity: Severity) {
+    fn record(&mut self, rendered: &[u8], _severity: Severity) -> ControlFlow<()> {
         self.output.extend_from_slice(rendered);
+        ControlFlow::Continue(())
     }
     fn problem(&mut self, problem: &ScanError) {
         self.problems.push(problem.clone());
@@ -346,6 +404,8 @@ struct Outcome {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum KindTag {
     Catalogued,
+    /// Catalogued, of scope `audit`: CTS's own tracker operations.
+    AuditTrail,
     Uncatalogued,
     Other,
 }
@@ -365,6 +425,15 @@ struct UnitResult {
     disk_bytes: u64,
     /// Whole-file results only: a tar archive, not read here.
     is_archive: bool,
+    /// Records without a readable time that a time bound kept.
+    untimed: u64,
+    /// Warnings about records that were still read.
+    record_warnings: u64,
+    /// Problems past [`ScanOptions::max_errors`] in this unit, by kind:
+    /// counted, not kept one by one.
+    unlisted: BTreeMap<String, u64>,
+    /// The file those problems are in.
+    unlisted_file: Option<PathBuf>,
 }
 
 /// The dedup key: a UUID's 128 bits, or a 128-bit hash of any other id.
@@ -436,6 +505,9 @@ struct Worker<'o, const WHOLE: bool> {
     /// The file's index in the scan's file list.
     file_index: u32,
     result: UnitResult,
+    /// The key fields the record being visited gave twice, when it was
+    /// read salvaged.
+    malformed: Option<String>,
 }
 
 impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
@@ -447,6 +519,13 @@ impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
 
     fn digest(&mut self) {
         self.result.digests += 1;
+    }
+
+    fn repaired(&mut self, location: Location, warnings: &[String], duplicate_keys: &[String]) {
+        for warning in warnings {
+            self.record_warning(location, format!("damaged record read salvaged: {warning}"));
+        }
+        self.malformed = (!duplicate_keys.is_empty()).then(|| duplicate_keys.join(", "));
     }
 
     fn problem(&mut self, location: Location, message: String) {
@@ -463,7 +542,10 @@ impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
         let incident = matches!(head.rating(), Some(r) if r.eq_ignore_ascii_case("incident"));
         let maybe_candidate = class.severity >= Severity::Low
             || (class.is_billing() && (class.failed || incident))
-            || options.rules.has_user_rules();
+            || options.rules.has_user_rules()
+            || self.malformed.is_some()
+            || head.code.is_some_and(|c| c.1.is_some())
+            || head.unreadable_time().is_some();
         if class.severity >= options.min_severity || maybe_candidate {
             match Trace::from_str(text) {
                 Ok(trace) => self.whole(&trace, location),
@@ -476,13 +558,31 @@ impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
 }
 
 impl<const WHOLE: bool> Worker<'_, WHOLE> {
+    /// A warning about a record that is still read: a field nulled,
+    /// repaired or read with a note. Counted in `record_warnings`.
+    fn record_warning(&mut self, location: Location, message: String) {
+        self.result.record_warnings += 1;
+        self.warning(location, message);
+    }
+
     /// A problem with a record that is still read: reported, but not
     /// counted as a record error.
     fn warning(&mut self, location: Location, message: String) {
+        if self.result.problems.len() >= self.options.max_errors {
+            *self
+                .result
+                .unlisted
+                .entry(problem_kind(&message).to_owned())
+                .or_default() += 1;
+            self.result
+                .unlisted_file
+                .get_or_insert_with(|| self.file.to_path_buf());
+            return;
+        }
         self.result.problems.push(ScanError {
             file: self.file.to_path_buf(),
             location: Some(location.describe()),
-            message,
+            message: clip_message(message),
         });
     }
 
@@ -497,12 +597,34 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
                 Some(_) => "timed by the other time field",
                 None => "without a time",
             };
-            self.warning(
+            self.record_warning(
                 location,
-                format!("`{field}` is not a time (epoch digits, console text or RFC 3339); the record is kept, {kept}"),
+                format!("`{field}` is not a time (epoch digits from 2000 to 2100, console text or RFC 3339); the record is kept, {kept}"),
             );
         }
-        let mut verdict = Verdict::new(trace, trace.user(), &class, String::new());
+        if let Some(why) = trace.code.and_then(|c| c.1) {
+            let read = match trace.code.and_then(|c| c.0) {
+                Some(code) => format!("read as {code}"),
+                None => "read as no status".to_owned(),
+            };
+            self.record_warning(location, format!("`code` is {why}: {read}"));
+        }
+        let (user, user_problem) = trace.user_checked();
+        if let Some(why) = user_problem {
+            self.record_warning(location, format!("`user` {why}"));
+        }
+        let mut verdict = Verdict::new(trace, user, &class, String::new());
+        verdict.malformed = self.malformed.take();
+        if verdict.time_ms.is_none() && options.filters.bounds_time() {
+            self.result.untimed += 1;
+            if trace.unreadable_time().is_none() {
+                self.warning(
+                    location,
+                    "no `time` or `record_time`: kept by --since/--until, which cannot place it"
+                        .into(),
+                );
+            }
+        }
         if options.rules.is_candidate(&verdict) {
             // The rules that need no other record judge it here, in
             // parallel; only the windowed rules wait for every file.
@@ -530,6 +652,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         held: Option<Box<Packed>>,
     ) {
         let kind = match class.kind {
+            Kind::Catalogued(_) if !class.is_billing() => KindTag::AuditTrail,
             Kind::Catalogued(_) => KindTag::Catalogued,
             Kind::UncataloguedBilling => KindTag::Uncatalogued,
             Kind::OtherService => KindTag::Other,
@@ -579,6 +702,7 @@ fn process_unit_as<const WHOLE: bool>(
         // File lists are far shorter than 4 billion.
         file_index: u32::try_from(unit.file).unwrap_or(u32::MAX),
         result: UnitResult::default(),
+        malformed: None,
     };
     worker.result.bytes += unit.bytes.len() as u64;
     records::visit_unit(unit, &mut worker);
@@ -648,10 +772,11 @@ fn process_content(
     options: &ScanOptions,
     mut result: UnitResult,
 ) -> UnitResult {
-    let mut units = Vec::new();
-    let (container, problems) = input::read_units(index, reader, &mut |unit| units.push(unit));
-    for unit in &units {
-        let part = process_unit(unit, path, options);
+    let mut units = UnitReader::new(index, reader).with_limits(options.limits);
+    // Each unit is processed as it is cut: a small file that decompresses
+    // to gigabytes never has more than one block in memory.
+    while let Some(unit) = units.next_unit(&mut Vec::new) {
+        let part = process_unit(&unit, path, options);
         let offset = result.output.len() as u32;
         result
             .outcomes
@@ -661,9 +786,20 @@ fn process_content(
             }));
         result.output.extend_from_slice(&part.output);
         result.problems.extend(part.problems);
+        result.untimed += part.untimed;
+        result.record_warnings += part.record_warnings;
+        for (kind, count) in part.unlisted {
+            *result.unlisted.entry(kind).or_default() += count;
+        }
+        result.unlisted_file = result.unlisted_file.or(part.unlisted_file);
         result.record_errors += part.record_errors;
         result.digests += part.digests;
         result.bytes += part.bytes;
+    }
+    let (container, mut problems) = (units.container(), units.take_problems());
+    if units.refused() {
+        let why = problems.pop().map_or_else(String::new, |p| p.message);
+        return refused(path, why, result);
     }
     // A problem at a record (a truncated last element) loses that record.
     result.record_errors += problems.iter().filter(|p| p.location.is_some()).count() as u64;
@@ -700,6 +836,10 @@ struct Ledger<'s> {
     found_files: usize,
     /// The paths of archive members read so far, numbered from `found_files`.
     members: Vec<PathBuf>,
+    /// Problems kept in [`Stats::error_list`] at most.
+    max_errors: usize,
+    /// The sink asked the scan to stop: nothing more is read or written.
+    stopped: bool,
     sink: &'s mut dyn Sink,
 }
 
@@ -724,6 +864,11 @@ impl Ledger<'_> {
         }
         let held = std::mem::replace(&mut self.held, Held::new(0));
         let total = held.count();
+        if self.stopped {
+            // The output is gone: what is held is read, but never written.
+            self.stats.unwritten += total;
+            return;
+        }
         let mut judged = 0u64;
         let mut state = RuleState::default();
         let judging = Judging {
@@ -749,6 +894,9 @@ impl Ledger<'_> {
                 let mut written_batches = InOrder::new();
                 let mut reading = true;
                 while reading || written_batches.next < next_seq {
+                    // Once the sink has stopped, no more batches are read;
+                    // those in flight are counted as they come back.
+                    reading &= !self.stopped;
                     if reading && next_seq - written_batches.next < max_in_flight as u64 {
                         let Ok(mut batch) = batches.recv() else {
                             reading = false;
@@ -777,11 +925,16 @@ impl Ledger<'_> {
                     }
                 }
             });
+            // A merge thread waiting to hand over a batch ends when the
+            // batches are no longer received.
+            drop(batches);
             merger
                 .join()
                 .unwrap_or_else(|_| Some(std::io::Error::other("the merge thread failed")))
         });
-        if let Some(err) = merge_error {
+        if self.stopped {
+            self.stats.unwritten += total - judged;
+        } else if let Some(err) = merge_error {
             // Counted as filtered out so the counts still add up; the
             // error says how many were lost.
             let lost = total - judged;
@@ -817,11 +970,18 @@ impl Ledger<'_> {
     /// Counts one unique record's outcome: written out when rendered,
     /// filtered out when not.
     fn output(&mut self, severity: Severity, rendered: Option<&[u8]>) {
+        if self.stopped && rendered.is_some() {
+            self.stats.unwritten += 1;
+            return;
+        }
         self.severities[severity as usize] += 1;
         match rendered {
             Some(bytes) => {
                 self.stats.emitted += 1;
-                self.sink.record(bytes, severity);
+                if self.sink.record(bytes, severity).is_break() {
+                    self.stopped = true;
+                    self.stats.stopped = true;
+                }
             }
             None => self.stats.filtered_out += 1,
         }
@@ -885,14 +1045,37 @@ impl Ledger<'_> {
         });
     }
 
-    fn problem(&mut self, problem: ScanError) {
+    /// One problem: handed to the sink, and listed in the stats up to
+    /// [`ScanOptions::max_errors`]; past that only counted, by file and kind,
+    /// so a file of a million damaged lines keeps memory flat.
+    fn problem(&mut self, mut problem: ScanError) {
+        problem.message = clip_message(problem.message);
         self.stats.errors += 1;
         self.sink.problem(&problem);
-        self.stats.error_list.push(problem);
+        if self.stats.error_list.len() < self.max_errors {
+            self.stats.error_list.push(problem);
+        } else {
+            let kind = problem_kind(&problem.message);
+            self.unlisted(&problem.file, kind, 1);
+        }
+    }
+
+    /// Counts problems that are not listed one by one.
+    fn unlisted(&mut self, file: &Path, kind: &str, count: u64) {
+        self.stats.errors_unlisted += count;
+        *self
+            .stats
+            .unlisted_errors
+            .entry(file.display().to_string())
+            .or_default()
+            .entry(kind.to_owned())
+            .or_default() += count;
     }
 
     fn take(&mut self, result: UnitResult) {
         self.stats.bytes += result.bytes;
+        self.stats.untimed_kept += result.untimed;
+        self.stats.record_warnings += result.record_warnings;
         self.stats.record_errors += result.record_errors;
         self.stats.digests_skipped += result.digests;
         self.keys.clear();
@@ -911,19 +1094,28 @@ impl Ledger<'_> {
             }
             stats.unique += 1;
             match outcome.kind {
-                KindTag::Catalogued => stats.catalogued += 1,
-                KindTag::Uncatalogued => stats.uncatalogued += 1,
+                KindTag::Catalogued => {
+                    stats.catalogued += 1;
+                    stats.billing += 1;
+                }
+                KindTag::AuditTrail => {
+                    stats.catalogued += 1;
+                    stats.audit_trail += 1;
+                }
+                KindTag::Uncatalogued => {
+                    stats.uncatalogued += 1;
+                    stats.billing += 1;
+                }
                 KindTag::Other => stats.other_service += 1,
-            }
-            if outcome.kind != KindTag::Other {
-                stats.billing += 1;
             }
             if let Some(name) = outcome.uncatalogued_name {
                 *stats.uncatalogued_names.entry(name).or_default() += 1;
             }
             stats.failed += u64::from(outcome.failed);
             if let Some(held) = outcome.held {
-                if let Some(err) = self.held.push(*held) {
+                if self.stopped {
+                    self.stats.unwritten += 1;
+                } else if let Some(err) = self.held.push(*held) {
                     self.spill_failed(err);
                 }
                 continue;
@@ -936,6 +1128,12 @@ impl Ledger<'_> {
         self.new_keys = new_keys;
         for problem in result.problems {
             self.problem(problem);
+        }
+        if let Some(file) = &result.unlisted_file {
+            for (kind, count) in &result.unlisted {
+                self.stats.errors += count;
+                self.unlisted(file, kind, *count);
+            }
         }
     }
 }
@@ -1055,6 +1253,8 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         severities: [0; Severity::ALL.len()],
         found_files: files.len(),
         members: Vec::new(),
+        max_errors: options.max_errors,
+        stopped: false,
         sink,
     };
     for (path, message) in walk_problems {
@@ -1066,7 +1266,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         });
     }
     let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads.unwrap_or(0))
+        .num_threads(options.threads.unwrap_or(0).min(max_threads()))
         .build()
     {
         Ok(pool) => pool,
@@ -1091,7 +1291,7 @@ fn scan_files(
     ledger: &mut Ledger<'_>,
 ) {
     let mut next = 0;
-    while next < files.len() {
+    while next < files.len() && !ledger.stopped {
         let file = &files[next];
         if file.is_digest {
             ledger.stats.digests_skipped += 1;
@@ -1136,6 +1336,44 @@ fn account_file(stats: &mut Stats, skipped: bool, had_records: bool, digests: u6
     } else {
         stats.files += 1;
     }
+}
+
+/// The longest problem message kept whole. Messages may quote values from
+/// the input (serde_json's do), and one 20 MB string must not make a 20 MB
+/// line on stderr.
+const MAX_MESSAGE_BYTES: usize = 400;
+
+/// `message`, cut in its middle to [`MAX_MESSAGE_BYTES`] when it is longer:
+/// its start (what is wrong) and its end (where) are kept.
+fn clip_message(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let floor = |mut at: usize| {
+        while !message.is_char_boundary(at) {
+            at -= 1;
+        }
+        at
+    };
+    let head = floor(MAX_MESSAGE_BYTES * 2 / 3);
+    let tail = floor(message.len() - MAX_MESSAGE_BYTES / 4);
+    format!(
+        "{} … [{} bytes cut] … {}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
+}
+
+/// The kind of a problem, for counting those past the cap: its message up
+/// to the first colon (`invalid trace`), at most 60 bytes.
+fn problem_kind(message: &str) -> &str {
+    let kind = message.split(':').next().unwrap_or(message).trim();
+    let mut end = kind.len().min(60);
+    while !kind.is_char_boundary(end) {
+        end -= 1;
+    }
+    &kind[..end]
 }
 
 /// What a reader thread hands on, in input order.
@@ -1197,6 +1435,7 @@ fn scan_large_file(
     options: &ScanOptions,
     ledger: &mut Ledger<'_>,
 ) {
+    let limits = options.limits;
     match input::open(input) {
         Err(err) => {
             ledger.stats.files_skipped += 1;
@@ -1209,14 +1448,14 @@ fn scan_large_file(
         Ok(Opened::Content(mut reader)) => {
             let path: Arc<Path> = Arc::from(input.path.as_path());
             scan_stream(pool, &input.path, options, ledger, move |send, spare| {
-                read_pieces(index, path, &mut *reader, input.size, send, spare)
+                let _ = read_pieces(index, path, &mut *reader, input.size, limits, send, spare);
             });
         }
         Ok(Opened::Tar(content)) => {
             let first = ledger.found_files + ledger.members.len();
             let (members, damage) =
                 scan_stream(pool, &input.path, options, ledger, move |send, spare| {
-                    read_archive_pieces(&input.path, first, content, send, spare)
+                    read_archive_pieces(&input.path, first, content, limits, send, spare)
                 })
                 .unwrap_or_default();
             ledger.sink.progress(input.size);
@@ -1247,22 +1486,28 @@ fn read_pieces(
     path: Arc<Path>,
     reader: &mut dyn std::io::Read,
     disk_bytes: u64,
-    send: &mut dyn FnMut(Piece),
+    limits: input::Limits,
+    send: &mut dyn FnMut(Piece) -> ControlFlow<()>,
     spare: &mut dyn FnMut() -> Vec<u8>,
-) {
-    let (container, problems) = input::read_units_into(
-        index,
-        reader,
-        &mut |unit| send(Piece::Unit(unit, Arc::clone(&path))),
-        spare,
-    );
+) -> ControlFlow<()> {
+    let mut units = UnitReader::new(index, reader).with_limits(limits);
+    while let Some(unit) = units.next_unit(spare) {
+        send(Piece::Unit(unit, Arc::clone(&path)))?;
+    }
+    let mut problems = units.take_problems();
+    let not_read = if units.refused() {
+        let why = problems.pop().map_or_else(String::new, |p| p.message);
+        Some(NotRead::Refused(why))
+    } else {
+        None
+    };
     send(Piece::End(FileEnd {
         path: path.to_path_buf(),
         disk_bytes,
-        container,
+        container: units.container(),
         problems,
-        not_read: None,
-    }));
+        not_read,
+    }))
 }
 
 /// Cuts each member of a tar archive into pieces, numbering the members
@@ -1271,7 +1516,8 @@ fn read_archive_pieces(
     archive: &Path,
     first: usize,
     content: Box<dyn std::io::Read + Send>,
-    send: &mut dyn FnMut(Piece),
+    limits: input::Limits,
+    send: &mut dyn FnMut(Piece) -> ControlFlow<()>,
     spare: &mut dyn FnMut() -> Vec<u8>,
 ) -> (Vec<PathBuf>, Option<String>) {
     let mut members = Vec::new();
@@ -1313,6 +1559,7 @@ fn read_archive_pieces(
                 Arc::from(member.path.as_path()),
                 &mut content,
                 0,
+                limits,
                 send,
                 spare,
             ),
@@ -1331,7 +1578,7 @@ fn scan_stream<T: Send>(
     input: &Path,
     options: &ScanOptions,
     ledger: &mut Ledger<'_>,
-    read: impl FnOnce(&mut dyn FnMut(Piece), &mut dyn FnMut() -> Vec<u8>) -> T + Send,
+    read: impl FnOnce(&mut dyn FnMut(Piece) -> ControlFlow<()>, &mut dyn FnMut() -> Vec<u8>) -> T + Send,
 ) -> Option<T> {
     // Units in flight at once: enough to keep every worker busy while the
     // ledger catches up, few enough to bound memory (each is ~BLOCK_BYTES).
@@ -1351,9 +1598,10 @@ fn scan_stream<T: Send>(
                     .unwrap_or_else(|_| Vec::with_capacity(input::BLOCK_BYTES + (64 << 10)))
             };
             read(
-                &mut |piece| {
-                    // The receiver only hangs up when this scan ends.
-                    let _ = sender.send(piece);
+                &mut |piece| match sender.send(piece) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    // The receiver hangs up when the sink stopped the scan.
+                    Err(_) => ControlFlow::Break(()),
                 },
                 &mut spare,
             )
@@ -1368,7 +1616,9 @@ fn scan_stream<T: Send>(
             let mut units_in_flight = 0;
             let mut reader_done = false;
             loop {
-                while !reader_done && units_in_flight < max_in_flight {
+                // Once the sink has stopped, no more pieces are taken; the
+                // units in flight are still counted as they come back.
+                while !reader_done && !ledger.stopped && units_in_flight < max_in_flight {
                     let piece = if next_seq == steps.next {
                         receiver.recv().ok()
                     } else {
@@ -1428,7 +1678,7 @@ fn scan_stream<T: Send>(
                     }
                 }
                 if steps.next == next_seq {
-                    if reader_done {
+                    if reader_done || ledger.stopped {
                         break;
                     }
                     continue;
@@ -1439,6 +1689,9 @@ fn scan_stream<T: Send>(
                 steps.put(seq, step);
             }
         });
+        // A reader waiting to hand over a piece ends when pieces are no
+        // longer received.
+        drop(receiver);
         match reader_thread.join() {
             Ok(value) => Some(value),
             Err(_) => {
@@ -1456,6 +1709,29 @@ fn scan_stream<T: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_messages_keep_their_start_and_end() {
+        let long = format!(
+            "invalid type: string \"{}\", expected a time at line 1 column 9",
+            "é".repeat(10_000)
+        );
+        let cut = clip_message(long);
+        assert!(cut.len() <= MAX_MESSAGE_BYTES + 40, "{}", cut.len());
+        assert!(cut.starts_with("invalid type: string"));
+        assert!(cut.ends_with("line 1 column 9"));
+        assert!(cut.contains("bytes cut"));
+        assert_eq!(clip_message("short".into()), "short");
+    }
+
+    #[test]
+    fn problem_kinds_are_the_message_up_to_its_colon() {
+        assert_eq!(
+            problem_kind("invalid trace: EOF while parsing"),
+            "invalid trace"
+        );
+        assert_eq!(problem_kind("x".repeat(100).as_str()).len(), 60);
+    }
 
     #[test]
     fn uuid_keys_are_exact_and_others_hashed() {

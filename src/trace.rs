@@ -19,6 +19,9 @@
 //! ```
 
 mod members;
+mod salvage;
+
+pub use salvage::{salvage, Salvaged, KEY_FIELDS};
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -125,6 +128,12 @@ macro_rules! record_struct {
             /// HTTP status of the recorded call.
             #[serde(default)]
             pub code: Option<HttpCode>,
+            /// When the operation happened.
+            #[serde(default)]
+            pub time: Option<Timestamp>,
+            /// When CTS recorded it.
+            #[serde(default)]
+            pub record_time: Option<Timestamp>,
             /// Set when the object is a ListTraces page, not a trace.
             #[serde(borrow, default)]
             pub(crate) traces: Option<Vec<&$lt RawValue>>,
@@ -166,12 +175,6 @@ record_struct! {
         /// Account id of the caller.
         #[serde(borrow, default, deserialize_with = "borrowed_text")]
         pub domain_id: Text<'a>,
-        /// When the operation happened.
-        #[serde(default)]
-        pub time: Option<Timestamp>,
-        /// When CTS recorded it.
-        #[serde(default)]
-        pub record_time: Option<Timestamp>,
         /// The caller: an object or a JSON-encoded string, parsed by [`Trace::user`].
         #[serde(borrow, default)]
         pub user: Option<&'a RawValue>,
@@ -215,9 +218,7 @@ impl<'a> Trace<'a> {
     /// assert_eq!(fallback.time_ms(), Some(1_718_777_931_170));
     /// ```
     pub fn time_ms(&self) -> Option<i64> {
-        self.time
-            .and_then(|t| t.0)
-            .or(self.record_time.and_then(|t| t.0))
+        first_time(self.time, self.record_time)
     }
 
     /// The first of `time` and `record_time` that is present but not a time
@@ -231,10 +232,7 @@ impl<'a> Trace<'a> {
     /// assert_eq!(Trace::from_str(r#"{"time":null}"#).unwrap().unreadable_time(), None);
     /// ```
     pub fn unreadable_time(&self) -> Option<&'static str> {
-        [("time", self.time), ("record_time", self.record_time)]
-            .into_iter()
-            .find(|(_, value)| matches!(value, Some(Timestamp(None))))
-            .map(|(name, _)| name)
+        unreadable_time(self.time, self.record_time)
     }
 
     /// The rating, from `trace_rating` or the legacy `trace_status`.
@@ -273,6 +271,51 @@ impl<'a> Trace<'a> {
             serde_json::from_str(raw).ok()
         } else {
             None
+        }
+    }
+
+    /// [`Trace::user`], with what was wrong when a `user` is present but
+    /// could not be read as it is: a damaged one (a key given twice, a lone
+    /// surrogate) is read salvaged ([`salvage`]), anything else is no user.
+    ///
+    /// ```
+    /// use cts_audit::trace::Trace;
+    /// let trace = Trace::from_str(r#"{"user":{"name":"mallory","name":"alice"}}"#).unwrap();
+    /// assert!(trace.user().is_none()); // serde_json refuses the repeated name
+    /// let (user, problem) = trace.user_checked();
+    /// assert_eq!(user.unwrap().display_name(), Some("alice"));
+    /// assert!(problem.unwrap().contains("given 2 times"));
+    /// ```
+    pub fn user_checked(&self) -> (Option<User<'a>>, Option<String>) {
+        if let Some(user) = self.user() {
+            return (Some(user), None);
+        }
+        let Some(raw) = self.user.map(RawValue::get).filter(|r| *r != "null") else {
+            return (None, None);
+        };
+        let object: Option<Cow<'_, str>> = if raw.starts_with('"') {
+            serde_json::from_str::<Cow<'_, str>>(raw).ok()
+        } else {
+            Some(Cow::Borrowed(raw))
+        };
+        let salvaged = object.as_deref().and_then(|text| salvage(text.as_bytes()));
+        let user = salvaged.as_ref().and_then(|s| {
+            serde_json::from_str::<User<'_>>(&s.text)
+                .ok()
+                .map(User::into_owned)
+        });
+        match (user, salvaged) {
+            (Some(user), Some(salvaged)) => (
+                Some(user),
+                Some(format!(
+                    "was damaged and is read salvaged: {}",
+                    salvaged.warnings.join("; ")
+                )),
+            ),
+            _ => (
+                None,
+                Some("is not a user object: read as no user".to_owned()),
+            ),
         }
     }
 
@@ -323,6 +366,26 @@ impl<'a> TraceHead<'a> {
     #[allow(clippy::should_implement_trait)] // FromStr cannot borrow from its input
     pub fn from_str(text: &'a str) -> serde_json::Result<TraceHead<'a>> {
         members::from_str(text)
+    }
+
+    /// As [`Trace::time_ms`].
+    ///
+    /// ```
+    /// let head = cts_audit::trace::TraceHead::from_str(r#"{"record_time":1718777931170}"#).unwrap();
+    /// assert_eq!(head.time_ms(), Some(1_718_777_931_170));
+    /// ```
+    pub fn time_ms(&self) -> Option<i64> {
+        first_time(self.time, self.record_time)
+    }
+
+    /// As [`Trace::unreadable_time`].
+    ///
+    /// ```
+    /// let head = cts_audit::trace::TraceHead::from_str(r#"{"time":true}"#).unwrap();
+    /// assert_eq!(head.unreadable_time(), Some("time"));
+    /// ```
+    pub fn unreadable_time(&self) -> Option<&'static str> {
+        unreadable_time(self.time, self.record_time)
     }
 }
 
@@ -534,45 +597,116 @@ impl<'de> Deserialize<'de> for Flag {
     }
 }
 
-/// An HTTP status written as a number or a string; `None` inside when the
-/// value is null, empty or not a number.
+/// An HTTP status written as a number or a string: the status, and what
+/// was wrong with the value when it could not be read as one (a negative,
+/// fractional or huge number, a word, an object), which the scan reports.
+/// A fractional status is read as its whole part (403.5 is a 403).
 ///
 /// ```
 /// use cts_audit::trace::Trace;
-/// let code = |text| Trace::from_str(text).unwrap().code.and_then(|c| c.0);
-/// assert_eq!(code(r#"{"code":403}"#), Some(403));
-/// assert_eq!(code(r#"{"code":" 200 "}"#), Some(200));
-/// assert_eq!(code(r#"{"code":""}"#), None);
+/// let code = |text| Trace::from_str(text).unwrap().code.unwrap();
+/// assert_eq!(code(r#"{"code":403}"#).0, Some(403));
+/// assert_eq!(code(r#"{"code":" 200 "}"#).0, Some(200));
+/// assert_eq!(code(r#"{"code":"4e2"}"#).0, Some(400));
+/// assert_eq!(code(r#"{"code":""}"#), cts_audit::trace::HttpCode(None, None)); // empty: no status
+/// let negative = code(r#"{"code":-400}"#);
+/// assert_eq!((negative.0, negative.1), (None, Some("a negative number")));
+/// assert_eq!(code(r#"{"code":403.5}"#).0, Some(403)); // read, with a note
+/// assert!(code(r#"{"code":403.5}"#).1.is_some());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpCode(pub Option<u16>);
+pub struct HttpCode(pub Option<u16>, pub Option<&'static str>);
+
+impl HttpCode {
+    fn read(value: f64) -> HttpCode {
+        match value {
+            v if !v.is_finite() => HttpCode(None, Some("not a finite number")),
+            v if v < 0.0 => HttpCode(None, Some("a negative number")),
+            v if v > f64::from(u16::MAX) => HttpCode(None, Some("too large for an HTTP status")),
+            v if v.fract() != 0.0 => HttpCode(
+                Some(v as u16),
+                Some("not a whole number; read as its whole part"),
+            ),
+            v => HttpCode(Some(v as u16), None),
+        }
+    }
+
+    fn damaged(why: &'static str) -> HttpCode {
+        HttpCode(None, Some(why))
+    }
+}
 
 impl<'de> Deserialize<'de> for HttpCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct CodeVisitor;
-        impl Visitor<'_> for CodeVisitor {
+        impl<'de> Visitor<'de> for CodeVisitor {
             type Value = HttpCode;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an HTTP status as a number or a string")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<HttpCode, E> {
-                Ok(HttpCode(u16::try_from(v).ok()))
+                Ok(match u16::try_from(v) {
+                    Ok(code) => HttpCode(Some(code), None),
+                    Err(_) => HttpCode::damaged("too large for an HTTP status"),
+                })
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<HttpCode, E> {
-                Ok(HttpCode(u16::try_from(v).ok()))
+                Ok(match u16::try_from(v) {
+                    Ok(code) => HttpCode(Some(code), None),
+                    Err(_) if v < 0 => HttpCode::damaged("a negative number"),
+                    Err(_) => HttpCode::damaged("too large for an HTTP status"),
+                })
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<HttpCode, E> {
-                Ok(HttpCode(None))
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<HttpCode, E> {
+                Ok(HttpCode::read(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<HttpCode, E> {
-                Ok(HttpCode(v.trim().parse().ok()))
+                let v = v.trim();
+                if v.is_empty() {
+                    return Ok(HttpCode(None, None));
+                }
+                if let Ok(code) = v.parse::<u16>() {
+                    return Ok(HttpCode(Some(code), None));
+                }
+                Ok(match v.parse::<f64>() {
+                    Ok(number) => HttpCode::read(number),
+                    Err(_) => HttpCode::damaged("not a number"),
+                })
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<HttpCode, E> {
+                Ok(HttpCode::damaged("a boolean"))
             }
             fn visit_unit<E: de::Error>(self) -> Result<HttpCode, E> {
-                Ok(HttpCode(None))
+                Ok(HttpCode(None, None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<HttpCode, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(HttpCode::damaged("an object"))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<HttpCode, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(HttpCode::damaged("an array"))
             }
         }
         deserializer.deserialize_any(CodeVisitor)
     }
+}
+
+fn first_time(time: Option<Timestamp>, record_time: Option<Timestamp>) -> Option<i64> {
+    time.and_then(|t| t.0).or(record_time.and_then(|t| t.0))
+}
+
+fn unreadable_time(
+    time: Option<Timestamp>,
+    record_time: Option<Timestamp>,
+) -> Option<&'static str> {
+    [("time", time), ("record_time", record_time)]
+        .into_iter()
+        .find(|(_, value)| matches!(value, Some(Timestamp(None))))
+        .map(|(name, _)| name)
 }
 
 /// A time in epoch milliseconds, from any of the shapes CTS exports use;
@@ -586,6 +720,10 @@ impl<'de> Deserialize<'de> for HttpCode {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timestamp(pub Option<i64>);
+
+/// Epoch times read from numbers: 2000-01-01 to 2100-01-01 UTC. CTS began
+/// long after the first; a number outside is damage, not a time.
+pub const PLAUSIBLE_MS: std::ops::Range<i64> = 946_684_800_000..4_102_444_800_000;
 
 impl Timestamp {
     /// Reads epoch digits (seconds, milliseconds, microseconds or nanoseconds,
@@ -604,7 +742,7 @@ impl Timestamp {
     pub fn parse_text(text: &str) -> Option<i64> {
         let text = text.trim();
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            return text.parse::<i64>().ok().map(Self::normalise_epoch);
+            return text.parse::<i64>().ok().and_then(Self::normalise_epoch);
         }
         if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
             return Some(time.timestamp_millis());
@@ -618,37 +756,57 @@ impl Timestamp {
             .map(|t| t.timestamp_millis())
     }
 
-    /// Epoch numbers come in seconds, ms, µs or ns; bring them to ms.
-    fn normalise_epoch(value: i64) -> i64 {
-        match value {
+    /// Epoch numbers come in seconds, ms, µs or ns; bring them to ms. A
+    /// number that is no time in [`PLAUSIBLE_MS`] in the unit its magnitude
+    /// suggests is not read as one (it is reported): 1e20 is no time, and
+    /// 253402300800000 is neither the year 10000 in ms nor 1978 in µs.
+    fn normalise_epoch(value: i64) -> Option<i64> {
+        let ms = match value {
             v if v >= 100_000_000_000_000_000 => v / 1_000_000,
             v if v >= 100_000_000_000_000 => v / 1_000,
-            v if v < 100_000_000_000 => v * 1_000,
+            v if v < 100_000_000_000 => v.checked_mul(1_000)?,
             v => v,
-        }
+        };
+        PLAUSIBLE_MS.contains(&ms).then_some(ms)
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct TimeVisitor;
-        impl Visitor<'_> for TimeVisitor {
+        impl<'de> Visitor<'de> for TimeVisitor {
             type Value = Timestamp;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("epoch milliseconds or a console time string")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
                 Ok(Timestamp(
-                    i64::try_from(v).ok().map(Timestamp::normalise_epoch),
+                    i64::try_from(v).ok().and_then(Timestamp::normalise_epoch),
                 ))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-                Ok(Timestamp((v > 0).then(|| Timestamp::normalise_epoch(v))))
+                Ok(Timestamp(Timestamp::normalise_epoch(v)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
+                // Past i64 a cast would saturate, to a time in 2262.
+                let whole = v.is_finite() && v.abs() < 9.0e18;
                 Ok(Timestamp(
-                    (v.is_finite() && v > 0.0).then(|| Timestamp::normalise_epoch(v as i64)),
+                    whole.then_some(v as i64).and_then(Timestamp::normalise_epoch),
                 ))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Timestamp, E> {
+                Ok(Timestamp(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Timestamp, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Timestamp(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Timestamp, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Timestamp(None))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
                 Ok(Timestamp(Timestamp::parse_text(v)))
@@ -704,7 +862,7 @@ mod tests {
     #[test]
     fn code_and_times_accept_every_shape() {
         let t = Trace::from_slice(br#"{"code":"403","time":1718777931170,"record_time":"Nov 25, 2022 15:35:44 GMT+08:00"}"#).unwrap();
-        assert_eq!(t.code, Some(HttpCode(Some(403))));
+        assert_eq!(t.code, Some(HttpCode(Some(403), None)));
         assert_eq!(t.time_ms(), Some(1_718_777_931_170));
         assert_eq!(t.record_time, Some(Timestamp(Some(1_669_361_744_000))));
         let t =

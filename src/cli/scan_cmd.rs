@@ -9,6 +9,7 @@ use cts_audit::rules::{BusinessHours, RuleSet};
 use cts_audit::scan::{self, Filters, ScanError, ScanOptions, Sink, Stats};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -118,6 +119,16 @@ pub struct ScanArgs {
     /// to a temporary file, so memory stays flat on any input.
     #[arg(long, value_name = "MIB", default_value_t = 32)]
     held_memory: usize,
+    /// Problems listed one by one in --stats; past this they are counted
+    /// by file and kind, so memory stays flat on any input.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    max_errors: usize,
+    /// Read at most this much of one file, decompressed (e.g. 8G, 512M); the rest is skipped and reported.
+    #[arg(long, value_name = "SIZE", default_value = "8G", value_parser = parse_size)]
+    max_file_bytes: u64,
+    /// Largest record, JSON document or CSV table read whole (e.g. 512M).
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_size)]
+    max_record_bytes: u64,
     /// No progress bar and no summary line.
     #[arg(long, short)]
     quiet: bool,
@@ -129,6 +140,23 @@ pub struct ScanArgs {
     #[cfg(feature = "summary")]
     #[arg(long, value_name = "FILE")]
     summary_out: Option<PathBuf>,
+}
+
+/// A size in bytes: digits with an optional K, M or G (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || "expected a size such as 512M, 8G or 65536".to_owned();
+    let text = text.trim();
+    let (digits, shift) = match text.as_bytes().last() {
+        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
+        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
+        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    number
+        .checked_mul(1 << shift)
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(bad)
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
@@ -275,9 +303,15 @@ impl<W: Write> CliSink<W> {
                     continue;
                 }
             };
+            if self.error.is_some() {
+                break;
+            }
             let row = columns
                 .iter()
-                .map(|&i| i.and_then(|i| record.get(i)).unwrap_or("").to_owned())
+                .map(|&i| {
+                    let cell = i.and_then(|i| record.get(i)).unwrap_or("");
+                    report::escape_control(report::unescape_cell(cell)).into_owned()
+                })
                 .collect();
             if let Err(err) = self.table.push(&mut self.out, row) {
                 self.error.get_or_insert(err);
@@ -297,7 +331,8 @@ impl<W: Write> CliSink<W> {
 }
 
 impl<W: Write> Sink for CliSink<W> {
-    fn record(&mut self, rendered: &[u8], severity: Severity) {
+    fn record(&mut self, rendered: &[u8], severity: Severity) -> ControlFlow<()> {
+        // What was seen counts for --fail-on, even past a closed pipe.
         self.failed_on |= self.fail_on.is_some_and(|level| severity >= level);
         match self.format {
             ScanFormat::Jsonl | ScanFormat::Csv | ScanFormat::Ocsf | ScanFormat::Ecs => {
@@ -329,12 +364,20 @@ impl<W: Write> Sink for CliSink<W> {
                 }
             }
         }
+        // Output that cannot be written (a closed pipe, a full disk)
+        // stops the scan: nothing more is read.
+        if self.error.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 
     fn problem(&mut self, problem: &ScanError) {
         self.problems += 1;
         if self.problems <= MAX_PRINTED_PROBLEMS {
-            let line = format!("cts-audit: warning: {problem}");
+            let problem = problem.to_string();
+            let line = format!("cts-audit: warning: {}", report::escape_control(&problem));
             match &self.progress {
                 Some(bar) => bar.println(line),
                 None => eprintln!("{line}"),
@@ -394,8 +437,13 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             args.min_severity
         },
         format,
-        threads: args.threads,
+        threads: threads(args.threads),
         held_memory: args.held_memory.saturating_mul(1 << 20),
+        max_errors: args.max_errors,
+        limits: cts_audit::input::Limits {
+            max_file_bytes: args.max_file_bytes,
+            max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
+        },
         rules: match build_rules(args) {
             Ok(rules) => rules,
             Err(err) => {
@@ -445,10 +493,59 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     if let Some(bar) = sink.progress.take() {
         bar.finish_and_clear();
     }
+    let finished = if sink.error.is_none() {
+        finish_output(&mut sink, args)
+    } else {
+        Ok(())
+    };
+    if sink.error.is_none() {
+        if let Err(err) = sink.out.flush() {
+            sink.error = Some(err);
+        }
+    }
+    let printed = stats.errors.min(MAX_PRINTED_PROBLEMS);
+    if stats.errors > printed {
+        eprintln!(
+            "cts-audit: warning: {} more problems not shown (see --stats)",
+            stats.errors - printed
+        );
+    }
+    // The stats are written however the output ended: they say what was read.
+    if let Some(path) = &args.stats {
+        write_stats(path, &stats)?;
+    }
+    if !args.quiet {
+        eprintln!("{}", summary_line(&stats, started.elapsed().as_secs_f64()));
+    }
+    finished?;
+    match sink.error.take() {
+        // A closed pipe (`| head`) ends the output as grep's does: quietly,
+        // with --fail-on's answer for what was seen.
+        Some(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
+        Some(err) => {
+            eprintln!("cts-audit: error: writing to stdout: {err}");
+            return Ok(EXIT_USAGE);
+        }
+        None => {
+            if stats.files == 0 && stats.digests_skipped == 0 {
+                eprintln!("cts-audit: error: no input could be read");
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    Ok(if sink.failed_on { EXIT_FOUND } else { EXIT_OK })
+}
+
+/// Writes what the format holds back to the end: the JSON array's close,
+/// the table, the summary.
+fn finish_output<W: Write>(sink: &mut CliSink<W>, args: &ScanArgs) -> Result<()> {
     match args.format {
         ScanFormat::Json => sink.write(if sink.first { b"[]\n" } else { b"\n]\n" }),
         ScanFormat::Table => {
             sink.flush_table_batch();
+            if sink.error.is_some() {
+                return Ok(());
+            }
             let mut buffer = Vec::new();
             match sink.table.finish(&mut buffer)? {
                 0 => writeln!(buffer, "no records at or above the severity floor")?,
@@ -463,32 +560,31 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         }
         _ => {}
     }
-    if let Some(err) = sink.error.take() {
-        return Err(err).context("writing to stdout");
+    Ok(())
+}
+
+fn write_stats(path: &Path, stats: &Stats) -> Result<()> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("cannot write --stats file {}", path.display()))?;
+    let mut writer = io::BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut writer, stats)?;
+    writeln!(writer)?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// `-j N`, capped at [`scan::max_threads`] with a word on stderr.
+fn threads(asked: Option<usize>) -> Option<usize> {
+    let max = scan::max_threads();
+    match asked {
+        Some(n) if n > max => {
+            eprintln!(
+                "cts-audit: warning: -j {n} is more threads than is useful here; using {max}"
+            );
+            Some(max)
+        }
+        other => other,
     }
-    sink.out.flush().context("writing to stdout")?;
-    if sink.problems > MAX_PRINTED_PROBLEMS {
-        eprintln!(
-            "cts-audit: warning: {} more problems not shown (see --stats)",
-            sink.problems - MAX_PRINTED_PROBLEMS
-        );
-    }
-    if let Some(path) = &args.stats {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("cannot write --stats file {}", path.display()))?;
-        let mut writer = io::BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut writer, &stats)?;
-        writeln!(writer)?;
-        writer.flush()?;
-    }
-    if !args.quiet {
-        eprintln!("{}", summary_line(&stats, started.elapsed().as_secs_f64()));
-    }
-    if stats.files == 0 && stats.digests_skipped == 0 {
-        eprintln!("cts-audit: error: no input could be read");
-        return Ok(EXIT_USAGE);
-    }
-    Ok(if sink.failed_on { EXIT_FOUND } else { EXIT_OK })
 }
 
 fn summary_line(stats: &Stats, seconds: f64) -> String {

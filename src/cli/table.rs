@@ -64,11 +64,14 @@ impl RowsTable {
                 *width = (*width).max(one_line(cell).width());
             }
         }
-        write_row(out, &widths, &self.header)?;
-        for row in std::mem::take(&mut self.held) {
-            write_row(out, &widths, &row)?;
+        // The table streams from here on, even if the output fails now: a
+        // later row must never lay out the held ones again.
+        let held = std::mem::take(&mut self.held);
+        let widths = self.widths.insert(widths);
+        write_row(out, widths, &self.header)?;
+        for row in held {
+            write_row(out, widths, &row)?;
         }
-        self.widths = Some(widths);
         Ok(())
     }
 

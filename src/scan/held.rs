@@ -195,6 +195,8 @@ impl Packed {
             time_ms: self.time_ms,
             entry,
             user_id: take(12),
+            // Judged already: `audit.malformed` fired before it was held.
+            malformed: None,
         }
     }
 }
@@ -512,7 +514,7 @@ mod tests {
     #[test]
     fn a_run_cut_short_or_damaged_is_an_error_and_its_end_is_not() {
         let verdict = verdict_of(
-            r#"{"trace_id":"t1","trace_name":"payOrder","service_type":"CBC","time":5}"#,
+            r#"{"trace_id":"t1","trace_name":"payOrder","service_type":"CBC","time":1718777931170}"#,
         );
         let frame = write_frame(
             &Packed::new(verdict, true, 0, Location::Line(1)),
@@ -563,7 +565,7 @@ mod tests {
     fn runs_stay_few_however_small_the_budget() {
         let mut held = Held::new(0);
         for seq in 0..300u64 {
-            let time = (seq * 7919) % 1000; // out of order
+            let time = 1_718_777_931_000 + (seq * 7919) % 1000; // out of order
             let verdict = verdict_of(&format!(
                 r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
             ));
@@ -581,7 +583,7 @@ mod tests {
     #[test]
     fn spilled_runs_merge_in_time_then_input_order() {
         let mut held = Held::new(1); // every push spills a run of one
-        let times = [5, 3, 9, 3, 1];
+        let times = [5, 3, 9, 3, 1].map(|t: i64| 1_718_777_931_000 + t);
         for (seq, time) in times.iter().enumerate() {
             let verdict = verdict_of(&format!(
                 r#"{{"trace_id":"t{seq}","trace_name":"payOrder","service_type":"CBC","time":{time}}}"#
