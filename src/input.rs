@@ -1109,7 +1109,9 @@ impl<R: Read> UnitReader<R> {
                 spare,
             );
             self.buf = rest;
-            self.done = self.eof || cutter.stopped();
+            // At the end of input every cutter takes the whole buffer, but
+            // for an array followed by other content, read on as lines.
+            self.done = (self.eof && self.buf.is_empty()) || cutter.stopped();
             match unit {
                 Some(unit) => {
                     self.consumed += unit.bytes.len() as u64;
@@ -1239,9 +1241,39 @@ impl Cutter {
             Cutter::Array(scanner) => {
                 let first_index = scanner.next_index;
                 let (ranges, end) = scanner.scan(buf);
-                // Bytes that are neither an element nor another array end
-                // the input here: reported once, the elements before kept.
-                let eof = eof || scanner.garbage.is_some();
+                // Bytes that are neither an element nor another array (an
+                // LTS file whose first line was an array) are read on from
+                // there as JSON lines, numbered as the file's lines.
+                if let Some(at) = scanner.garbage.take() {
+                    let lines_before =
+                        scanner.newlines + memchr_iter(b'\n', &buf[..end]).count() as u64;
+                    let at_in_buf = usize::try_from(at - scanner.consumed).unwrap_or(end);
+                    let line = lines_before
+                        + memchr_iter(b'\n', &buf[end..at_in_buf.clamp(end, buf.len())]).count()
+                            as u64
+                        + 1;
+                    // Not at a record: nothing is lost.
+                    problems.push(ReadProblem {
+                        location: None,
+                        message: format!(
+                            "a JSON array is followed by other content at byte {at} (line {line}): \
+                             the rest is read as JSON lines"
+                        ),
+                    });
+                    let rest = split_into(buf, end, spare);
+                    let unit = (!ranges.is_empty()).then(|| Unit {
+                        file,
+                        layout: Layout::Elements {
+                            first_index,
+                            ranges,
+                        },
+                        bytes: std::mem::take(buf),
+                    });
+                    *self = Cutter::Lines {
+                        next_line: lines_before + 1,
+                    };
+                    return (unit, rest);
+                }
                 if ranges.is_empty() && !eof {
                     // No whole element yet: the scanner's offsets still
                     // point into this buffer, so keep it and read on.
@@ -1263,21 +1295,13 @@ impl Cutter {
                             message: "the JSON array is not closed (truncated file?)".into(),
                         });
                     }
-                } else if let Some(at) = scanner.garbage.take() {
-                    problems.push(ReadProblem {
-                        location: None,
-                        message: format!(
-                            "unexpected bytes at byte {at}, after the closing ']': \
-                             the rest is not read"
-                        ),
-                    });
-                    scanner.stopped = true;
                 }
                 let rest = if eof {
                     Vec::new()
                 } else {
                     split_into(buf, end, spare)
                 };
+                scanner.newlines += memchr_iter(b'\n', &buf[..end]).count() as u64;
                 scanner.rebase(end);
                 let unit = (!ranges.is_empty()).then(|| Unit {
                     file,
@@ -1336,6 +1360,9 @@ struct ArrayScanner {
     garbage: Option<u64>,
     /// Nothing more is read after the garbage.
     stopped: bool,
+    /// Line breaks in the bytes before the buffer, to number lines when
+    /// the rest of the file is read as JSON lines.
+    newlines: u64,
 }
 
 impl ArrayScanner {
@@ -1486,15 +1513,19 @@ mod tests {
             [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#, r#"{"d":4}"#]
         );
 
-        // Anything else after an array ends the input, once reported.
-        let (junk_units, problems) = units(b"[{\"a\":1}] trailing junk [{\"b\":2}]");
-        assert_eq!(junk_units.len(), 1);
+        // Anything else after an array is read on as JSON lines, once
+        // reported: a first line that is an array hides nothing after it.
+        let (junk_units, problems) = units(b"[{\"a\":1}]\n{\"b\":2}\n[{\"c\":3}]\ntrailing junk\n");
+        assert_eq!(junk_units.len(), 2);
         assert_eq!(elements(&junk_units[0]), [r#"{"a":1}"#]);
+        // The rest starts at the end of line 1.
+        assert!(matches!(
+            junk_units[1].layout,
+            Layout::Lines { first_line: 1 }
+        ));
         assert_eq!(problems.len(), 1);
         assert!(
-            problems[0]
-                .message
-                .contains("at byte 10, after the closing ']'"),
+            problems[0].message.contains("at byte 10 (line 2)"),
             "{problems:?}"
         );
 

@@ -791,7 +791,9 @@ impl<'de> Deserialize<'de> for Timestamp {
                 // Past i64 a cast would saturate, to a time in 2262.
                 let whole = v.is_finite() && v.abs() < 9.0e18;
                 Ok(Timestamp(
-                    whole.then_some(v as i64).and_then(Timestamp::normalise_epoch),
+                    whole
+                        .then_some(v as i64)
+                        .and_then(Timestamp::normalise_epoch),
                 ))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Timestamp, E> {

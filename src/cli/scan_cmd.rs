@@ -669,8 +669,8 @@ fn write_summary(summary: &cts_audit::summary::Summary, args: &ScanArgs) -> Resu
     for row in 0..table.height() {
         let cells = table.columns().iter().map(|column| match column.get(row) {
             Ok(polars::prelude::AnyValue::Null) | Err(_) => String::new(),
-            Ok(polars::prelude::AnyValue::String(s)) => s.to_owned(),
-            Ok(value) => value.to_string(),
+            Ok(polars::prelude::AnyValue::String(s)) => report::escape_control(s).into_owned(),
+            Ok(value) => report::escape_control(&value.to_string()).into_owned(),
         });
         text.add_row(cells);
     }
