@@ -236,8 +236,10 @@ impl std::fmt::Display for ScanError {
 }
 
 /// What a scan read and did. The counts add up:
-/// `unique = records - duplicates = billing + other_service`,
-/// `billing = catalogued + uncatalogued`, `unique = emitted + filtered_out`.
+/// `unique = records - duplicates = billing + audit_trail + other_service`,
+/// `billing + audit_trail = catalogued + uncatalogued`,
+/// `unique = emitted + filtered_out + unwritten`,
+/// `errors = error_list.len() + errors_unlisted`.
 ///
 /// ```
 /// use cts_audit::scan::{scan, CollectSink, ScanOptions};
@@ -249,8 +251,8 @@ impl std::fmt::Display for ScanError {
 /// let s = scan(&[dir.clone()], &ScanOptions::default(), &mut CollectSink::default());
 /// assert_eq!((s.records, s.record_errors, s.duplicates), (3, 1, 1));
 /// assert_eq!(s.unique, s.records - s.duplicates);
-/// assert_eq!(s.unique, s.billing + s.other_service);
-/// assert_eq!(s.unique, s.emitted + s.filtered_out);
+/// assert_eq!(s.unique, s.billing + s.audit_trail + s.other_service);
+/// assert_eq!(s.unique, s.emitted + s.filtered_out + s.unwritten);
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 #[derive(Debug, Default, Clone, Serialize)]
