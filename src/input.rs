@@ -1261,14 +1261,7 @@ impl Cutter {
                         ),
                     });
                     let rest = split_into(buf, end, spare);
-                    let unit = (!ranges.is_empty()).then(|| Unit {
-                        file,
-                        layout: Layout::Elements {
-                            first_index,
-                            ranges,
-                        },
-                        bytes: std::mem::take(buf),
-                    });
+                    let unit = elements_unit(file, first_index, ranges, buf);
                     *self = Cutter::Lines {
                         next_line: lines_before + 1,
                     };
@@ -1303,14 +1296,7 @@ impl Cutter {
                 };
                 scanner.newlines += memchr_iter(b'\n', &buf[..end]).count() as u64;
                 scanner.rebase(end);
-                let unit = (!ranges.is_empty()).then(|| Unit {
-                    file,
-                    layout: Layout::Elements {
-                        first_index,
-                        ranges,
-                    },
-                    bytes: std::mem::take(buf),
-                });
+                let unit = elements_unit(file, first_index, ranges, buf);
                 (unit, rest)
             }
             Cutter::Document { csv } => {
@@ -1323,6 +1309,24 @@ impl Cutter {
             }
         }
     }
+}
+
+/// The unit of array elements at `ranges` of `buf`, taking its bytes;
+/// `None` when no element was whole.
+fn elements_unit(
+    file: usize,
+    first_index: u64,
+    ranges: Vec<(u32, u32)>,
+    buf: &mut Vec<u8>,
+) -> Option<Unit> {
+    (!ranges.is_empty()).then(|| Unit {
+        file,
+        layout: Layout::Elements {
+            first_index,
+            ranges,
+        },
+        bytes: std::mem::take(buf),
+    })
 }
 
 /// Moves `buf[end..]` into a spare buffer (keeping `buf` for the unit), so
