@@ -30,7 +30,7 @@ use crate::input::{self, Unit, UnitReader};
 use crate::records::{self, Location, Visitor};
 use crate::report::Verdict;
 use crate::rules::{RuleSet, RuleState};
-use crate::scan::{dedup_key, SeenIds};
+use crate::scan::{dedup_key, record_print, Seen, SeenIds};
 use crate::trace::Trace;
 use std::collections::VecDeque;
 use std::io::Read;
@@ -103,8 +103,33 @@ pub struct Analyzer {
 pub struct AnalyzerState {
     seen: SeenIds,
     rules: RuleState,
-    /// Records dropped because their `trace_id` was seen before.
+    /// Records dropped because their `trace_id` was seen before on the
+    /// same record (a re-delivery).
     pub duplicates: u64,
+    /// Records kept though their `trace_id` was seen before on a different
+    /// record; `audit.conflict` flags each.
+    pub conflicts: u64,
+}
+
+impl AnalyzerState {
+    /// Whether a record is new, a re-delivery to drop (`None`), or a
+    /// different record under a reused id (`Some(true)`).
+    fn admit(&mut self, trace: &Trace<'_>) -> Option<bool> {
+        let Some(id) = trace.trace_id.as_deref().filter(|id| !id.is_empty()) else {
+            return Some(false);
+        };
+        match self.seen.insert(dedup_key(id), record_print(trace)) {
+            Seen::New => Some(false),
+            Seen::Repeat => {
+                self.duplicates += 1;
+                None
+            }
+            Seen::Conflict => {
+                self.conflicts += 1;
+                Some(true)
+            }
+        }
+    }
 }
 
 impl Analyzer {
@@ -164,9 +189,11 @@ impl Analyzer {
         self.judge_text(record, &mut RuleState::default())
     }
 
-    /// Judges one raw record with state kept by the caller: duplicates (by
-    /// `trace_id`) give `Ok(None)`, and windowed rules count the record.
-    /// Feed records in time order.
+    /// Judges one raw record with state kept by the caller: re-deliveries
+    /// (the same record under a `trace_id` seen before) give `Ok(None)`; a
+    /// different record under a seen id is kept and flagged
+    /// `audit.conflict`; windowed rules count the record. Feed records in
+    /// time order.
     ///
     /// ```
     /// use cts_audit::analyze::{Analyzer, AnalyzerState};
@@ -176,6 +203,11 @@ impl Analyzer {
     /// assert!(analyzer.analyze_in(record, &mut state).unwrap().is_some());
     /// assert!(analyzer.analyze_in(record, &mut state).unwrap().is_none()); // a re-delivery
     /// assert_eq!(state.duplicates, 1);
+    /// // Another operation under the same id hides nothing.
+    /// let reuse = br#"{"trace_id":"a1","trace_name":"deleteTracker","service_type":"CTS","resource_type":"tracker"}"#;
+    /// let verdict = analyzer.analyze_in(reuse, &mut state).unwrap().unwrap();
+    /// assert!(verdict.rules.iter().any(|r| r == "audit.conflict"));
+    /// assert_eq!(state.conflicts, 1);
     /// ```
     pub fn analyze_in<'a>(
         &self,
@@ -185,13 +217,15 @@ impl Analyzer {
         let text =
             std::str::from_utf8(record).map_err(|e| AnalyzeError::InvalidTrace(e.to_string()))?;
         let trace = Self::single_trace(text)?;
-        if let Some(id) = trace.trace_id.as_deref().filter(|id| !id.is_empty()) {
-            if !state.seen.insert(dedup_key(id)) {
-                state.duplicates += 1;
-                return Ok(None);
-            }
-        }
-        Ok(Some(self.verdict(&trace, "-".to_owned(), &mut state.rules)))
+        let Some(conflict) = state.admit(&trace) else {
+            return Ok(None);
+        };
+        Ok(Some(self.verdict(
+            &trace,
+            "-".to_owned(),
+            conflict,
+            &mut state.rules,
+        )))
     }
 
     fn single_trace(text: &str) -> Result<Trace<'_>, AnalyzeError> {
@@ -216,14 +250,22 @@ impl Analyzer {
         state: &mut RuleState,
     ) -> Result<Verdict<'a>, AnalyzeError> {
         let trace = Self::single_trace(text)?;
-        Ok(self.verdict(&trace, "-".to_owned(), state))
+        Ok(self.verdict(&trace, "-".to_owned(), false, state))
     }
 
     /// The verdict of one trace: rules for candidates, the catalog's
-    /// severity (at most `info`) for the rest.
-    fn verdict<'a>(&self, trace: &Trace<'a>, source: String, state: &mut RuleState) -> Verdict<'a> {
+    /// severity (at most `info`) for the rest. `conflict`: an earlier,
+    /// different record had its trace id.
+    fn verdict<'a>(
+        &self,
+        trace: &Trace<'a>,
+        source: String,
+        conflict: bool,
+        state: &mut RuleState,
+    ) -> Verdict<'a> {
         let class = classify(trace);
         let mut verdict = Verdict::new(trace, trace.user(), &class, source);
+        verdict.conflict = conflict;
         if self.rules.is_candidate(&verdict) {
             self.rules.judge(&mut verdict, state);
         } else {
@@ -304,16 +346,14 @@ struct StreamVisitor<'v> {
 impl Visitor for StreamVisitor<'_> {
     const FULL: bool = true;
 
-    fn trace(&mut self, trace: &Trace<'_>, location: Location) {
-        if let Some(id) = trace.trace_id.as_deref().filter(|id| !id.is_empty()) {
-            if !self.state.seen.insert(dedup_key(id)) {
-                self.state.duplicates += 1;
-                return;
-            }
-        }
+    fn trace(&mut self, trace: &Trace<'_>, _: &str, location: Location) {
+        let Some(conflict) = self.state.admit(trace) else {
+            return;
+        };
         let verdict = self.analyzer.verdict(
             trace,
             location.source(Path::new("-")),
+            conflict,
             &mut self.state.rules,
         );
         self.out.push_back(Ok(verdict.into_owned()));

@@ -78,7 +78,7 @@ impl Location {
 /// struct Names(Vec<String>);
 /// impl Visitor for Names {
 ///     const FULL: bool = true;
-///     fn trace(&mut self, trace: &Trace<'_>, _: Location) {
+///     fn trace(&mut self, trace: &Trace<'_>, _: &str, _: Location) {
 ///         self.0.push(trace.name().to_owned());
 ///     }
 ///     fn problem(&mut self, location: Location, message: String) {
@@ -94,8 +94,8 @@ pub trait Visitor {
     /// [`Visitor::trace`]; false to get only its [`TraceHead`] and text in
     /// [`Visitor::head`], and parse the rest when needed.
     const FULL: bool;
-    /// A parsed trace (when `FULL`).
-    fn trace(&mut self, _trace: &Trace<'_>, _location: Location) {}
+    /// A parsed trace and its text (when `FULL`).
+    fn trace(&mut self, _trace: &Trace<'_>, _text: &str, _location: Location) {}
     /// The head of a trace and its text (when not `FULL`).
     fn head(&mut self, _head: &TraceHead<'_>, _text: &str, _location: Location) {}
     /// A record that could not be read.
@@ -219,10 +219,15 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
     };
     let mut row = csv::ByteRecord::new();
     loop {
+        let start = reader.position().byte() as usize;
         match reader.read_byte_record(&mut row) {
             Ok(false) => break,
             Ok(true) => {
                 let line = line_at(row.position());
+                let end = reader.position().byte() as usize;
+                if resync_quote(bytes, start..end, line, &columns, delimiter, visitor) {
+                    continue;
+                }
                 match csv_trace(&columns, &row) {
                     Ok(text) => visit_value(&text, Location::Line(line), visitor),
                     Err(message) => visitor.problem(Location::Line(line), message),
@@ -230,6 +235,10 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
             }
             Err(err) => {
                 let line = line_at(err.position());
+                let end = reader.position().byte() as usize;
+                if resync_quote(bytes, start..end, line, &columns, delimiter, visitor) {
+                    continue;
+                }
                 let message = match err.kind() {
                     csv::ErrorKind::UnequalLengths {
                         expected_len, len, ..
@@ -244,6 +253,103 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
             }
         }
     }
+}
+
+/// A row that runs over several lines because a quote in its first line
+/// never closed where it should have, swallowing the rows after it: when
+/// every later line of `range` is a whole row on its own (as many cells as
+/// the header), the quote is taken as damage. The first line is read with
+/// its quotes taken literally when that gives a whole row (with a
+/// warning), else it is a record error; the later lines are read as the
+/// rows they are. False when the row is not such damage (a cell that
+/// really holds a line break), and nothing was visited.
+fn resync_quote<V: Visitor>(
+    bytes: &[u8],
+    range: std::ops::Range<usize>,
+    first_line: u64,
+    columns: &[Option<&'static str>],
+    delimiter: u8,
+    visitor: &mut V,
+) -> bool {
+    let Some(span) = bytes.get(range) else {
+        return false;
+    };
+    // The reader's position can sit before the line break that ended the
+    // last row; the row itself starts after the breaks.
+    let breaks = span
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count();
+    let span = &span[breaks..];
+    let span = span.strip_suffix(b"\n").unwrap_or(span);
+    let mut lines = span
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let Some(first) = lines.next() else {
+        return false;
+    };
+    let rest: Vec<&[u8]> = lines.collect();
+    if rest.is_empty() {
+        return false;
+    }
+    let whole_row = |line: &[u8], quoting: bool| -> Option<csv::ByteRecord> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .quoting(quoting)
+            .from_reader(line);
+        let mut row = csv::ByteRecord::new();
+        match reader.read_byte_record(&mut row) {
+            Ok(true) if row.len() == columns.len() => {
+                // One row only: nothing after it.
+                let mut next = csv::ByteRecord::new();
+                matches!(reader.read_byte_record(&mut next), Ok(false)).then_some(row)
+            }
+            _ => None,
+        }
+    };
+    let rows: Option<Vec<csv::ByteRecord>> = rest
+        .iter()
+        .filter(|line| !line.trim_ascii().is_empty())
+        .map(|line| whole_row(line, true))
+        .collect();
+    let Some(rows) = rows.filter(|rows| !rows.is_empty()) else {
+        return false;
+    };
+    let location = Location::Line(first_line);
+    match whole_row(first, false).map(|row| csv_trace(columns, &row)) {
+        Some(Ok(text)) => {
+            visitor.repaired(
+                location,
+                &[
+                    "an unbalanced quote: the row is read with its quotes taken literally, \
+                   and the lines after it as rows of their own"
+                        .to_owned(),
+                ],
+                &[],
+            );
+            visit_value(&text, location, visitor);
+        }
+        _ => visitor.problem(
+            location,
+            "an unbalanced quote: this row cannot be read; the lines after it are read as rows \
+             of their own"
+                .into(),
+        ),
+    }
+    let mut rows = rows.into_iter();
+    for (k, line) in rest.iter().enumerate() {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let location = Location::Line(first_line + 1 + k as u64);
+        match rows.next().map(|row| csv_trace(columns, &row)) {
+            Some(Ok(text)) => visit_value(&text, location, visitor),
+            Some(Err(message)) => visitor.problem(location, message),
+            None => {}
+        }
+    }
+    true
 }
 
 /// One CSV row as the JSON text of a trace. Empty cells are left out; an
@@ -392,7 +498,7 @@ fn visit_nested<V: Visitor>(text: &str, location: Location, depth: u32, visitor:
         match Trace::from_str(text) {
             Ok(trace) => {
                 if unwrap(&trace, location, depth, visitor) {
-                    visitor.trace(&trace, location);
+                    visitor.trace(&trace, text, location);
                 }
             }
             Err(err) => visit_salvaged(

@@ -89,6 +89,11 @@ pub struct Verdict<'a> {
     /// the last value of each): `audit.malformed` fires on it.
     #[serde(skip)]
     pub malformed: Option<String>,
+    /// Set when another record came first under this record's `trace_id`
+    /// (a different operation, resource type, rating or time): it is kept,
+    /// and `audit.conflict` fires on it.
+    #[serde(skip)]
+    pub conflict: bool,
 }
 
 fn text<'a>(value: &Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
@@ -165,6 +170,7 @@ impl<'a> Verdict<'a> {
             entry,
             user_id,
             malformed: None,
+            conflict: false,
         }
     }
 
@@ -235,6 +241,7 @@ impl<'a> Verdict<'a> {
             entry: self.entry,
             user_id: owned(self.user_id),
             malformed: self.malformed,
+            conflict: self.conflict,
         }
     }
 

@@ -139,6 +139,11 @@ pub const BUILTIN: &[(&str, Severity, &str)] = &[
         Severity::Medium,
         "A record gives a key field twice: it may have been edited",
     ),
+    (
+        "audit.conflict",
+        Severity::High,
+        "A different record reuses a trace id already seen: both are kept",
+    ),
 ];
 
 /// Trace names that stop, delete or silence the audit trail.
@@ -744,6 +749,7 @@ impl RuleSet {
         sensitive
             || (verdict.billing && (verdict.failed || is_incident(verdict)))
             || verdict.malformed.is_some()
+            || verdict.conflict
             || self.user_rules.iter().any(|r| r.when.matches(verdict))
     }
 
@@ -911,6 +917,15 @@ impl RuleSet {
                  a record with two answers to what it is may have been edited"
             );
             event.fire("audit.malformed", Severity::Medium, reason);
+        }
+        if event.conflict && self.on("audit.conflict") {
+            let id = event.trace_id.as_deref().unwrap_or("-");
+            let reason = format!(
+                "{name} by {actor}: trace_id {id} was first seen on a different record \
+                 (another operation, resource type, rating or time); a re-delivery repeats \
+                 its record, so this one is kept, not dropped as a duplicate"
+            );
+            event.fire("audit.conflict", Severity::High, reason);
         }
         if let (true, Some(hours), Some(ms)) =
             (sensitive, self.settings.business_hours, event.time_ms)

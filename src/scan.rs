@@ -36,7 +36,7 @@ use crate::rules::{RuleSet, RuleState};
 use crate::trace::{Trace, TraceFields, TraceHead};
 use held::{Held, Packed};
 use rayon::prelude::*;
-pub use seen::SeenIds;
+pub use seen::{record_print, Seen, SeenIds};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -280,8 +280,15 @@ pub struct Stats {
     /// All problems: record errors, damaged or unreadable files, and records
     /// kept with an unreadable time.
     pub errors: u64,
-    /// Records dropped because their `trace_id` was seen before.
+    /// Records dropped because their `trace_id` was seen before on the
+    /// same record (a re-delivery: same operation, service, resource type,
+    /// rating and time to the second).
     pub duplicates: u64,
+    /// Records kept though their `trace_id` was seen before, because an
+    /// earlier record under it was a different one: each is counted in
+    /// `unique` and flagged by `audit.conflict`. Counted against the first
+    /// record seen under the id.
+    pub conflicts: u64,
     /// Records counted once.
     pub unique: u64,
     /// Unique Billing Center records: billing-scope catalog entries and
@@ -391,7 +398,15 @@ impl Sink for CollectSink {
 
 /// The compact result of one record, from a worker to the ordering thread.
 struct Outcome {
-    key: Option<u128>,
+    /// The dedup key of its trace id, and the print of what it is.
+    key: Option<(u128, u32)>,
+    /// Where its text is in [`UnitResult::texts`] (when it has a key): a
+    /// conflict under a reused id is read again from it.
+    text: Option<(usize, usize)>,
+    /// Where it was read.
+    location: Location,
+    /// The key fields it gave twice, when it was read salvaged.
+    malformed: Option<Box<str>>,
     kind: KindTag,
     severity: Severity,
     failed: bool,
@@ -417,6 +432,11 @@ enum KindTag {
 struct UnitResult {
     outcomes: Vec<Outcome>,
     output: Vec<u8>,
+    /// The text of the records with a trace id: the unit's own bytes, then
+    /// the texts that are not in them (CSV rows, records read salvaged).
+    texts: Vec<u8>,
+    /// Index of the file in the scan's file list.
+    file_index: u32,
     problems: Vec<ScanError>,
     record_errors: u64,
     digests: u64,
@@ -506,6 +526,10 @@ struct Worker<'o, const WHOLE: bool> {
     file: &'o Path,
     /// The file's index in the scan's file list.
     file_index: u32,
+    /// The unit's bytes, where most records' texts are.
+    unit_bytes: &'o [u8],
+    /// Texts of records that are not in `unit_bytes`, end to end.
+    extra: Vec<u8>,
     result: UnitResult,
     /// The key fields the record being visited gave twice, when it was
     /// read salvaged.
@@ -515,8 +539,8 @@ struct Worker<'o, const WHOLE: bool> {
 impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
     const FULL: bool = WHOLE;
 
-    fn trace(&mut self, trace: &Trace<'_>, location: Location) {
-        self.whole(trace, location);
+    fn trace(&mut self, trace: &Trace<'_>, text: &str, location: Location) {
+        self.whole(trace, text, location);
     }
 
     fn digest(&mut self) {
@@ -550,11 +574,11 @@ impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
             || head.unreadable_time().is_some();
         if class.severity >= options.min_severity || maybe_candidate {
             match Trace::from_str(text) {
-                Ok(trace) => self.whole(&trace, location),
+                Ok(trace) => self.whole(&trace, text, location),
                 Err(err) => self.problem(location, format!("invalid trace: {err}")),
             }
         } else {
-            self.count(head, &class, None, None);
+            self.count(head, text, location, &class, None, None);
         }
     }
 }
@@ -589,7 +613,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
     }
 
     /// A record parsed whole: held for the rules, or rendered.
-    fn whole(&mut self, trace: &Trace<'_>, location: Location) {
+    fn whole(&mut self, trace: &Trace<'_>, text: &str, location: Location) {
         let class = classify(trace);
         let options = self.options;
         // The source is written only when the record is rendered: a held
@@ -617,6 +641,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         }
         let mut verdict = Verdict::new(trace, user, &class, String::new());
         verdict.malformed = self.malformed.take();
+        let malformed = verdict.malformed.as_deref().map(Box::from);
         if verdict.time_ms.is_none() && options.filters.bounds_time() {
             self.result.untimed += 1;
             if trace.unreadable_time().is_none() {
@@ -632,7 +657,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
             // parallel; only the windowed rules wait for every file.
             let windowed = options.rules.judge_alone(&mut verdict);
             let held = Box::new(Packed::new(verdict, windowed, self.file_index, location));
-            return self.count(trace, &class, None, Some(held));
+            return self.count(trace, text, location, &class, None, Some((held, malformed)));
         }
         verdict.severity = class.severity;
         verdict.source = location.source(self.file);
@@ -642,16 +667,20 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
             report::render(&verdict, options.format, &mut self.result.output);
             rendered = Some((start as u32, self.result.output.len() as u32));
         }
-        self.count(trace, &class, rendered, None);
+        self.count(trace, text, location, &class, rendered, None);
     }
 
-    /// Records the outcome the ledger needs: dedup key, kind, severity.
+    /// Records the outcome the ledger needs: dedup key, kind, severity,
+    /// and where the record's text is, should its id turn out reused.
+    /// A held candidate comes with the key fields it gave twice, if any.
     fn count<'a>(
         &mut self,
         fields: &impl TraceFields<'a>,
+        text: &str,
+        location: Location,
         class: &Classification,
         rendered: Option<(u32, u32)>,
-        held: Option<Box<Packed>>,
+        held: Option<(Box<Packed>, Option<Box<str>>)>,
     ) {
         let kind = match class.kind {
             Kind::Catalogued(_) if !class.is_billing() => KindTag::AuditTrail,
@@ -668,8 +697,17 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         };
         let uncatalogued_name = (kind == KindTag::Uncatalogued)
             .then(|| format!("{}/{}", or_dash(fields.service()), or_dash(fields.name())));
+        let key = fields
+            .trace_id()
+            .filter(|id| !id.is_empty())
+            .map(|id| (dedup_key(id), record_print(fields)));
+        let text = key.map(|_| self.text_at(text));
+        let (held, malformed) = held.map_or((None, None), |(packed, keys)| (Some(packed), keys));
         self.result.outcomes.push(Outcome {
-            key: fields.trace_id().filter(|id| !id.is_empty()).map(dedup_key),
+            key,
+            text,
+            location,
+            malformed,
             kind,
             // A held record's severity is decided by the rules once every file is read.
             severity: if held.is_some() {
@@ -683,9 +721,23 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
             held,
         });
     }
+
+    /// Where `text` is: a range of the unit's bytes when it lies in them
+    /// (no copy), else a range past them, in `extra` (copied).
+    fn text_at(&mut self, text: &str) -> (usize, usize) {
+        // Addresses compared, never dereferenced: safe.
+        let base = self.unit_bytes.as_ptr() as usize;
+        let start = text.as_ptr() as usize;
+        if start >= base && start + text.len() <= base + self.unit_bytes.len() {
+            return (start - base, start - base + text.len());
+        }
+        let at = self.unit_bytes.len() + self.extra.len();
+        self.extra.extend_from_slice(text.as_bytes());
+        (at, at + text.len())
+    }
 }
 
-fn process_unit(unit: &Unit, file: &Path, options: &ScanOptions) -> UnitResult {
+fn process_unit(unit: Unit, file: &Path, options: &ScanOptions) -> UnitResult {
     if options.min_severity == Severity::None {
         process_unit_as::<true>(unit, file, options)
     } else {
@@ -694,21 +746,33 @@ fn process_unit(unit: &Unit, file: &Path, options: &ScanOptions) -> UnitResult {
 }
 
 fn process_unit_as<const WHOLE: bool>(
-    unit: &Unit,
+    unit: Unit,
     file: &Path,
     options: &ScanOptions,
 ) -> UnitResult {
+    // File lists are far shorter than 4 billion.
+    let file_index = u32::try_from(unit.file).unwrap_or(u32::MAX);
     let mut worker = Worker::<WHOLE> {
         options,
         file,
-        // File lists are far shorter than 4 billion.
-        file_index: u32::try_from(unit.file).unwrap_or(u32::MAX),
-        result: UnitResult::default(),
+        file_index,
+        unit_bytes: &unit.bytes,
+        extra: Vec::new(),
+        result: UnitResult {
+            file_index,
+            bytes: unit.bytes.len() as u64,
+            ..UnitResult::default()
+        },
         malformed: None,
     };
-    worker.result.bytes += unit.bytes.len() as u64;
-    records::visit_unit(unit, &mut worker);
-    worker.result
+    records::visit_unit(&unit, &mut worker);
+    let Worker {
+        mut result, extra, ..
+    } = worker;
+    // The unit's bytes become the texts, with the copied ones after them.
+    result.texts = unit.bytes;
+    result.texts.extend_from_slice(&extra);
+    result
 }
 
 /// Reads one whole file and processes all of it (the small-file path).
@@ -774,19 +838,23 @@ fn process_content(
     options: &ScanOptions,
     mut result: UnitResult,
 ) -> UnitResult {
+    result.file_index = u32::try_from(index).unwrap_or(u32::MAX);
     let mut units = UnitReader::new(index, reader).with_limits(options.limits);
     // Each unit is processed as it is cut: a small file that decompresses
     // to gigabytes never has more than one block in memory.
     while let Some(unit) = units.next_unit(&mut Vec::new) {
-        let part = process_unit(&unit, path, options);
+        let part = process_unit(unit, path, options);
         let offset = result.output.len() as u32;
+        let text_offset = result.texts.len();
         result
             .outcomes
             .extend(part.outcomes.into_iter().map(|mut o| {
                 o.rendered = o.rendered.map(|(s, e)| (s + offset, e + offset));
+                o.text = o.text.map(|(s, e)| (s + text_offset, e + text_offset));
                 o
             }));
         result.output.extend_from_slice(&part.output);
+        result.texts.extend_from_slice(&part.texts);
         result.problems.extend(part.problems);
         result.untimed += part.untimed;
         result.record_warnings += part.record_warnings;
@@ -828,9 +896,9 @@ struct Ledger<'s> {
     /// Candidates for the rules, held until every file is read.
     held: Held,
     seen: SeenIds,
-    /// One unit's keys, and whether each was new: reused buffers.
-    keys: Vec<u128>,
-    new_keys: Vec<bool>,
+    /// One unit's keys, and what each was: reused buffers.
+    keys: Vec<(u128, u32)>,
+    found: Vec<Seen>,
     /// Unique records by severity, by [`Severity`]'s order: counted here,
     /// and named in [`Stats::by_severity`] when the scan ends.
     severities: [u64; Severity::ALL.len()],
@@ -843,6 +911,7 @@ struct Ledger<'s> {
     /// The sink asked the scan to stop: nothing more is read or written.
     stopped: bool,
     sink: &'s mut dyn Sink,
+    options: &'s ScanOptions,
 }
 
 impl Ledger<'_> {
@@ -1074,7 +1143,9 @@ impl Ledger<'_> {
             .or_default() += count;
     }
 
-    fn take(&mut self, result: UnitResult) {
+    /// Takes the result of one unit: dedups, counts and writes its
+    /// records. Gives back its texts buffer, emptied, for reuse.
+    fn take(&mut self, result: UnitResult) -> Vec<u8> {
         self.stats.bytes += result.bytes;
         self.stats.untimed_kept += result.untimed;
         self.stats.record_warnings += result.record_warnings;
@@ -1083,14 +1154,18 @@ impl Ledger<'_> {
         self.keys.clear();
         self.keys
             .extend(result.outcomes.iter().filter_map(|o| o.key));
-        let mut new_keys = std::mem::take(&mut self.new_keys);
-        new_keys.clear();
-        self.seen.insert_each(&self.keys, &mut new_keys);
-        let mut is_new = new_keys.iter();
-        for outcome in result.outcomes {
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
+        self.seen.insert_each(&self.keys, &mut found);
+        let mut found_each = found.iter();
+        for mut outcome in result.outcomes {
             let stats = &mut self.stats;
             stats.records += 1;
-            if outcome.key.is_some() && is_new.next() == Some(&false) {
+            let seen = match outcome.key {
+                Some(_) => found_each.next().copied(),
+                None => None,
+            };
+            if seen == Some(Seen::Repeat) {
                 stats.duplicates += 1;
                 continue;
             }
@@ -1114,6 +1189,19 @@ impl Ledger<'_> {
                 *stats.uncatalogued_names.entry(name).or_default() += 1;
             }
             stats.failed += u64::from(outcome.failed);
+            if seen == Some(Seen::Conflict) {
+                stats.conflicts += 1;
+                // Judged again, as a candidate, with `audit.conflict`.
+                let malformed = outcome.malformed.take();
+                let text = outcome
+                    .text
+                    .and_then(|(start, end)| result.texts.get(start..end));
+                if let Some(packed) =
+                    self.reread(text, outcome.location, malformed, result.file_index)
+                {
+                    outcome.held = Some(Box::new(packed));
+                }
+            }
             if let Some(held) = outcome.held {
                 if self.stopped {
                     self.stats.unwritten += 1;
@@ -1127,7 +1215,7 @@ impl Ledger<'_> {
                 .map(|(start, end)| &result.output[start as usize..end as usize]);
             self.output(outcome.severity, rendered);
         }
-        self.new_keys = new_keys;
+        self.found = found;
         for problem in result.problems {
             self.problem(problem);
         }
@@ -1137,6 +1225,31 @@ impl Ledger<'_> {
                 self.unlisted(file, kind, *count);
             }
         }
+        let mut texts = result.texts;
+        texts.clear();
+        texts
+    }
+
+    /// Reads again a record whose trace id an earlier, different record
+    /// had, and judges it as a rules candidate with `audit.conflict`.
+    /// `None` only if its text no longer reads, which cannot happen: a
+    /// worker read the same text.
+    fn reread(
+        &self,
+        text: Option<&[u8]>,
+        location: Location,
+        malformed: Option<Box<str>>,
+        file: u32,
+    ) -> Option<Packed> {
+        let text = std::str::from_utf8(text?).ok()?;
+        let trace = Trace::from_str(text).ok()?;
+        let class = classify(&trace);
+        let (user, _) = trace.user_checked();
+        let mut verdict = Verdict::new(&trace, user, &class, String::new());
+        verdict.malformed = malformed.map(String::from);
+        verdict.conflict = true;
+        let windowed = self.options.rules.judge_alone(&mut verdict);
+        Some(Packed::new(verdict, windowed, file, location))
     }
 }
 
@@ -1251,13 +1364,14 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         held: Held::new(options.held_memory),
         seen: SeenIds::default(),
         keys: Vec::new(),
-        new_keys: Vec::new(),
+        found: Vec::new(),
         severities: [0; Severity::ALL.len()],
         found_files: files.len(),
         members: Vec::new(),
         max_errors: options.max_errors,
         stopped: false,
         sink,
+        options,
     };
     for (path, message) in walk_problems {
         ledger.stats.files_skipped += 1;
@@ -1636,14 +1750,10 @@ fn scan_stream<T: Send>(
                         Some(Piece::Unit(unit, path)) => {
                             units_in_flight += 1;
                             let result_sender = result_sender.clone();
-                            let recycle = recycle.clone();
                             let seq = next_seq;
                             workers.spawn(move |_| {
-                                let result = process_unit(&unit, &path, options);
+                                let result = process_unit(unit, &path, options);
                                 let _ = result_sender.send((seq, Step::Unit(result)));
-                                let mut bytes = unit.bytes;
-                                bytes.clear();
-                                let _ = recycle.send(bytes);
                             });
                         }
                         Some(Piece::Member(member)) => {
@@ -1667,7 +1777,7 @@ fn scan_stream<T: Send>(
                             units_in_flight -= 1;
                             any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
                             digests += result.digests;
-                            ledger.take(result);
+                            let _ = recycle.send(ledger.take(result));
                         }
                         Step::End(end) => {
                             ledger.end_file(end, any_records, digests);

@@ -413,6 +413,9 @@ pub trait TraceFields<'a> {
     fn rating(&self) -> Option<&str>;
     /// The HTTP status.
     fn http_code(&self) -> Option<u16>;
+    /// When the operation happened, in epoch milliseconds: `time`, else
+    /// `record_time`.
+    fn time_ms(&self) -> Option<i64>;
     /// The response body as text, when this view has it.
     fn response_text(&self) -> Option<Cow<'a, str>>;
     /// The traces of a ListTraces page.
@@ -447,6 +450,9 @@ macro_rules! trace_fields {
             }
             fn http_code(&self) -> Option<u16> {
                 self.code.and_then(|c| c.0)
+            }
+            fn time_ms(&self) -> Option<i64> {
+                first_time(self.time, self.record_time)
             }
             fn response_text(&self) -> Option<Cow<'a, str>> {
                 let $this = self;

@@ -335,9 +335,23 @@ fn damage_in_one_field_does_not_hide_a_sensitive_record() {
     bad_utf8.extend_from_slice(b",\"request\":\"bad \xff byte\"}");
     lines.push(bad_utf8);
     let count = lines.len();
-    let text: Vec<u8> = lines.join(&b'\n');
+    // Each line its own trace: one id shared would make them conflicts.
+    let ids: Vec<Vec<u8>> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let own = uuid(100 + i as u32);
+            let mut line = line.clone();
+            let at = line
+                .windows(36)
+                .position(|w| w == uuid(5).as_bytes())
+                .unwrap();
+            line[at..at + 36].copy_from_slice(own.as_bytes());
+            line
+        })
+        .collect();
+    let text: Vec<u8> = ids.join(&b'\n');
     std::fs::write(dir.path().join("damaged.jsonl"), text).unwrap();
-    // --all: every record, whatever its ids (all share one: conflicts are not deduplicated here).
     let (code, records, stats, stderr) = scan(
         dir.path(),
         &["-q", dir.path().join("damaged.jsonl").to_str().unwrap()],
@@ -348,10 +362,14 @@ fn damage_in_one_field_does_not_hide_a_sensitive_record() {
     // Each repair is warned; 5,000 digits and a lone surrogate in a field
     // no rule reads are no damage to serde_json's walk at all.
     assert!(n(&stats, "record_warnings") >= count as u64 - 2, "{stats}");
-    // The first (and only unique) record is the deleteTracker, flagged as
-    // edited because it named itself twice.
-    assert_eq!(names(&records), ["deleteTracker"]);
-    let rules = records[0]["rules"].to_string();
+    // Every record is the deleteTracker; the first is flagged as edited
+    // because it named itself twice.
+    assert_eq!(names(&records), vec!["deleteTracker"; count], "{stats}");
+    let first = records
+        .iter()
+        .find(|r| r["source"].as_str().unwrap().ends_with(":1"))
+        .unwrap();
+    let rules = first["rules"].to_string();
     assert!(
         rules.contains("audit.malformed") && rules.contains("audit.tamper"),
         "{rules}"
@@ -590,4 +608,126 @@ fn an_empty_rule_window_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("window \"0s\" is empty"));
+}
+
+#[test]
+fn a_reused_trace_id_hides_no_record_and_a_redelivery_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let id = uuid(60);
+    // An OBS transfer file: a benign query, then the same id on a deletion
+    // of the audit trail, in a JSON-lines export.
+    let obs = json!([trace(&id, "listBills", "CBC", "bill")]);
+    std::fs::write(
+        input.join("a_CloudTrace.json.gz"),
+        gzip(obs.to_string().as_bytes()),
+    )
+    .unwrap();
+    let mut again = trace(&id.to_uppercase(), "listBills", "CBC", "bill");
+    // The same trace from the API: the id in upper case, code as text.
+    again["code"] = json!("200");
+    let damaged = trace(&id, "unBindCard", "CBC", "order")
+        .to_string()
+        .replace("203.0.113.10", "203.0.113.10\u{1}");
+    let text = format!(
+        "{}\n{again}\n{damaged}\n",
+        trace(&id, "deleteTracker", "CTS", "tracker")
+    );
+    std::fs::write(input.join("b_lts.jsonl"), text).unwrap();
+    for args in [
+        vec!["-q", input.to_str().unwrap()],
+        vec!["-q", "--all", input.to_str().unwrap()],
+    ] {
+        let (_, records, stats, _) = scan(dir.path(), &args);
+        assert_eq!(n(&stats, "records"), 4, "{stats}");
+        assert_eq!(n(&stats, "duplicates"), 1, "{stats}");
+        assert_eq!(n(&stats, "conflicts"), 2, "{stats}");
+        for name in ["deleteTracker", "unBindCard"] {
+            let record = records
+                .iter()
+                .find(|r| r["trace_name"] == name)
+                .unwrap_or_else(|| panic!("{name} hidden: {stats}"));
+            let rules = record["rules"].as_array().unwrap();
+            assert!(rules.contains(&json!("audit.conflict")), "{record}");
+            assert!(
+                ["high", "critical"].contains(&record["severity"].as_str().unwrap()),
+                "{record}"
+            );
+        }
+    }
+    // The same through stdin, the stream path.
+    let stream = format!(
+        "{}\n{}\n",
+        trace(&id, "listBills", "CBC", "bill"),
+        trace(&id, "deleteTracker", "CTS", "tracker")
+    );
+    let out = cts_audit()
+        .args(["scan", "-q", "--format", "jsonl", "-"])
+        .write_stdin(stream)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("deleteTracker") && text.contains("audit.conflict"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unbalanced_quote_in_a_csv_swallows_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = b"\xEF\xBB\xBFTrace Name,Resource Type,Trace Source,Resource ID,Resource Name,Trace Status,Operator,Operation Time\r\n".to_vec();
+    // The quote before `oops` never closes where it should: a plain reader
+    // reads the next rows into that cell, up to the next quote.
+    csv.extend_from_slice(b"listBills,bill,CBC,-,\"oops,Normal,alice,2023-11-16T02:54:04Z\r\n");
+    csv.extend_from_slice(b"bindCard,order,CBC,-,-,Warning,alice,2023-11-16T02:58:41Z\r\n");
+    csv.extend_from_slice(
+        b"deleteTracker,tracker,CTS,-,system,Normal,mallory,2023-11-16T02:59:00Z\r\n",
+    );
+    csv.extend_from_slice(b"payOrder,cloudresouce,CBC,-,-,Normal,alice,2023-11-16T03:00:00Z\r\n");
+    csv.extend_from_slice(
+        b"unBindCard,order,CBC,-,-,Normal,bob,\"Nov 16, 2023 11:01:00 GMT+08:00\"\r\n",
+    );
+    // A cell that really holds a line break stays one cell.
+    csv.extend_from_slice(b"setCard,order,CBC,-,\"card\r\nending 4242\",Normal,bob,\"Nov 16, 2023 11:02:00 GMT+08:00\"\r\n");
+    let path = dir.path().join("console.csv");
+    std::fs::write(&path, csv).unwrap();
+    let (_, records, stats, stderr) = scan(dir.path(), &["-q", "--all", path.to_str().unwrap()]);
+    let mut found = names(&records);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "bindCard",
+            "deleteTracker",
+            "listBills",
+            "payOrder",
+            "setCard",
+            "unBindCard"
+        ],
+        "{stats}"
+    );
+    let delete = records
+        .iter()
+        .find(|r| r["trace_name"] == "deleteTracker")
+        .unwrap();
+    assert!(
+        delete["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("console.csv:4"),
+        "{delete}"
+    );
+    assert_eq!(delete["time"], "2023-11-16T02:59:00.000Z");
+    assert_eq!(n(&stats, "record_errors"), 0, "{stats}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("unbalanced quote"),
+        "{stderr}"
+    );
+    let card = records
+        .iter()
+        .find(|r| r["trace_name"] == "setCard")
+        .unwrap();
+    assert_eq!(card["resource_name"], "card\r\nending 4242");
 }

@@ -19,7 +19,7 @@ struct Ids {
 
 impl Visitor for Ids {
     const FULL: bool = true;
-    fn trace(&mut self, trace: &Trace<'_>, _: Location) {
+    fn trace(&mut self, trace: &Trace<'_>, _: &str, _: Location) {
         self.ids
             .push(trace.trace_id.as_deref().unwrap_or("").to_owned());
     }

@@ -595,12 +595,13 @@ fn summary_line(stats: &Stats, seconds: f64) -> String {
         .map(|(_, n)| n)
         .sum();
     format!(
-        "cts-audit: {} files ({} skipped, {} digests), {} records, {} duplicates, {} billing ({} catalogued, {} uncatalogued), {} flagged, {} emitted, {} errors, {:.1} MB in {:.2}s",
+        "cts-audit: {} files ({} skipped, {} digests), {} records, {} duplicates, {} conflicts, {} billing ({} catalogued, {} uncatalogued), {} flagged, {} emitted, {} errors, {:.1} MB in {:.2}s",
         stats.files,
         stats.files_skipped,
         stats.digests_skipped,
         stats.records,
         stats.duplicates,
+        stats.conflicts,
         stats.billing,
         stats.catalogued,
         stats.uncatalogued,

@@ -195,8 +195,10 @@ impl Packed {
             time_ms: self.time_ms,
             entry,
             user_id: take(12),
-            // Judged already: `audit.malformed` fired before it was held.
+            // Judged already: `audit.malformed` and `audit.conflict` fired
+            // before it was held.
             malformed: None,
+            conflict: false,
         }
     }
 }
