@@ -58,7 +58,9 @@ fn main() -> ExitCode {
             continue;
         }
         let document = match analyzer.analyze_in(record, &mut state) {
-            Ok(Some(verdict)) => cts_audit::siem::ecs(&verdict, std::str::from_utf8(record).ok()),
+            Ok(Some(verdict)) => {
+                cts_audit::siem::ecs(&verdict, std::str::from_utf8(record).ok(), analyzer.rules())
+            }
             Ok(None) => continue, // a duplicate delivery, counted below
             Err(err) => json!({
                 "@timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

@@ -224,10 +224,6 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
             Ok(false) => break,
             Ok(true) => {
                 let line = line_at(row.position());
-                let end = reader.position().byte() as usize;
-                if resync_quote(bytes, start..end, line, &columns, delimiter, visitor) {
-                    continue;
-                }
                 match csv_trace(&columns, &row) {
                     Ok(text) => visit_value(&text, Location::Line(line), visitor),
                     Err(message) => visitor.problem(Location::Line(line), message),
@@ -235,8 +231,11 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
             }
             Err(err) => {
                 let line = line_at(err.position());
+                // A row of the wrong length over several lines: an
+                // unbalanced quote may have swallowed the rows after it.
                 let end = reader.position().byte() as usize;
-                if resync_quote(bytes, start..end, line, &columns, delimiter, visitor) {
+                let unequal = matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. });
+                if unequal && resync_quote(bytes, start..end, line, &columns, delimiter, visitor) {
                     continue;
                 }
                 let message = match err.kind() {
@@ -255,10 +254,10 @@ fn visit_csv<V: Visitor>(bytes: &[u8], visitor: &mut V) {
     }
 }
 
-/// A row that runs over several lines because a quote in its first line
-/// never closed where it should have, swallowing the rows after it: when
-/// every later line of `range` is a whole row on its own (as many cells as
-/// the header), the quote is taken as damage. The first line is read with
+/// A row of the wrong length that runs over several lines because a quote
+/// in its first line never closed where it should have, swallowing the
+/// rows after it: when every later line of `range` is a whole row on its
+/// own (as many cells as the header), the quote is taken as damage. The first line is read with
 /// its quotes taken literally when that gives a whole row (with a
 /// warning), else it is a record error; the later lines are read as the
 /// rows they are. False when the row is not such damage (a cell that

@@ -4,6 +4,7 @@
 
 use crate::catalog::{Category, Entry, Severity};
 use crate::classify::{Classification, Kind};
+use crate::rules::RuleSet;
 use crate::trace::{Trace, User};
 use serde::Serialize;
 use std::borrow::Cow;
@@ -341,11 +342,11 @@ pub fn rfc3339(ms: i64) -> Option<String> {
 /// How emitted records are written.
 ///
 /// ```
-/// use cts_audit::{analyze::Analyzer, report::{render, Format}};
+/// use cts_audit::{analyze::Analyzer, report::{render, Format}, rules::RuleSet};
 /// let verdict = Analyzer::default().analyze_str(r#"{"trace_name":"payOrder","service_type":"CBC"}"#).unwrap();
 /// for format in [Format::Jsonl, Format::Csv, Format::Ocsf, Format::Ecs] {
 ///     let mut out = Vec::new();
-///     render(&verdict, format, &mut out);
+///     render(&verdict, format, &RuleSet::builtin(), &mut out);
 ///     assert!(out.ends_with(b"\n"), "one line per record in {format:?}");
 /// }
 /// ```
@@ -398,22 +399,22 @@ pub const CSV_HEADER: &[&str] = &[
 /// Appends one verdict to `out` in `format` (a line for JSONL, a row for CSV).
 ///
 /// ```
-/// use cts_audit::{analyze::Analyzer, report::{render, Format}};
+/// use cts_audit::{analyze::Analyzer, report::{render, Format}, rules::RuleSet};
 /// let verdict = Analyzer::default()
 ///     .analyze_str(r#"{"trace_id":"t1","trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#)
 ///     .unwrap();
 /// let mut out = Vec::new();
-/// render(&verdict, Format::Jsonl, &mut out);
+/// render(&verdict, Format::Jsonl, &RuleSet::builtin(), &mut out);
 /// let record: serde_json::Value = serde_json::from_slice(&out).unwrap();
 /// assert_eq!((record["trace_id"].as_str(), record["severity"].as_str()), (Some("t1"), Some("high")));
 /// ```
-pub fn render(verdict: &Verdict<'_>, format: Format, out: &mut Vec<u8>) {
+pub fn render(verdict: &Verdict<'_>, format: Format, rules: &RuleSet, out: &mut Vec<u8>) {
     match format {
         Format::Ocsf | Format::Ecs => {
             let value = if format == Format::Ocsf {
                 crate::siem::ocsf(verdict)
             } else {
-                crate::siem::ecs(verdict, None)
+                crate::siem::ecs(verdict, None, rules)
             };
             // Serialising a Value into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut *out, &value);

@@ -32,7 +32,7 @@ use crate::classify::{classify, Classification, Kind};
 use crate::input::{self, Container, InputFile, Opened, ReadProblem, Unit, UnitReader};
 use crate::records::{self, Location, Visitor};
 use crate::report::{self, Format, Verdict};
-use crate::rules::{RuleSet, RuleState};
+use crate::rules::{Facts, RuleSet, RuleState};
 use crate::trace::{Trace, TraceFields, TraceHead};
 use held::{Held, Packed};
 use rayon::prelude::*;
@@ -565,11 +565,10 @@ impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
     fn head(&mut self, head: &TraceHead<'_>, text: &str, location: Location) {
         let class = classify(head);
         let options = self.options;
-        let incident = matches!(head.rating(), Some(r) if r.eq_ignore_ascii_case("incident"));
-        let maybe_candidate = class.severity >= Severity::Low
-            || (class.is_billing() && (class.failed || incident))
+        let facts = Facts::of_class(&class, head.rating(), self.malformed.is_some());
+        // Parsed whole: a possible candidate, or a record with a field to warn about.
+        let maybe_candidate = options.rules.may_be_candidate(&facts)
             || options.rules.has_user_rules()
-            || self.malformed.is_some()
             || head.code.is_some_and(|c| c.1.is_some())
             || head.unreadable_time().is_some();
         if class.severity >= options.min_severity || maybe_candidate {
@@ -664,7 +663,12 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         let mut rendered = None;
         if class.severity >= options.min_severity && options.filters.matches(&verdict) {
             let start = self.result.output.len();
-            report::render(&verdict, options.format, &mut self.result.output);
+            report::render(
+                &verdict,
+                options.format,
+                &options.rules,
+                &mut self.result.output,
+            );
             rendered = Some((start as u32, self.result.output.len() as u32));
         }
         self.count(trace, text, location, &class, rendered, None);
@@ -1334,7 +1338,7 @@ impl<'s> Judging<'s> {
                 let span = wanted.then(|| {
                     verdict.source = location.source(path);
                     let start = out.len();
-                    report::render(&verdict, options.format, &mut out);
+                    report::render(&verdict, options.format, &options.rules, &mut out);
                     (start, out.len())
                 });
                 (verdict.severity, span)

@@ -10,14 +10,14 @@
 //! let ocsf = cts_audit::siem::ocsf(&verdict);
 //! assert_eq!(ocsf["class_uid"], 6003);
 //! assert_eq!(ocsf["type_uid"], 600301); // payOrder creates a payment
-//! let ecs = cts_audit::siem::ecs(&verdict, None);
+//! let ecs = cts_audit::siem::ecs(&verdict, None, &cts_audit::rules::RuleSet::builtin());
 //! assert_eq!(ecs["event"]["kind"], "alert");
 //! assert_eq!(ecs["event"]["action"], "payOrder");
 //! ```
 
 use crate::catalog::{self, Activity, Category, Severity};
 use crate::report::Verdict;
-use crate::rules::BUILTIN;
+use crate::rules::RuleSet;
 use serde_json::{json, Map, Value};
 
 /// The OCSF schema version the output conforms to.
@@ -109,13 +109,6 @@ fn put(map: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
     if !value.is_null() {
         map.insert(key.to_owned(), value);
     }
-}
-
-fn rule_title(id: &str) -> String {
-    BUILTIN
-        .iter()
-        .find(|(builtin, ..)| *builtin == id)
-        .map_or_else(|| id.to_owned(), |(_, _, title)| (*title).to_owned())
 }
 
 fn status_id(verdict: &Verdict<'_>) -> u8 {
@@ -272,17 +265,18 @@ fn extension(verdict: &Verdict<'_>) -> Value {
 }
 
 /// The verdict as an Elastic Common Schema document; `original` is kept as
-/// `event.original` when given.
+/// `event.original` when given. `rules` names the rules that fired
+/// (`rule.name`): the ones the verdict was judged by.
 ///
 /// ```
-/// use cts_audit::{analyze::Analyzer, siem::ecs};
+/// use cts_audit::{analyze::Analyzer, rules::RuleSet, siem::ecs};
 /// let line = r#"{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#;
 /// let verdict = Analyzer::default().analyze_str(line).unwrap();
-/// let document = ecs(&verdict, Some(line));
+/// let document = ecs(&verdict, Some(line), &RuleSet::builtin());
 /// assert_eq!(document["event"]["original"], line);
 /// assert_eq!(document["cloud"]["provider"], "huaweicloud");
 /// ```
-pub fn ecs(verdict: &Verdict<'_>, original: Option<&str>) -> Value {
+pub fn ecs(verdict: &Verdict<'_>, original: Option<&str>, rules: &RuleSet) -> Value {
     let flagged = verdict.severity >= Severity::Low;
     let activity = verdict.entry.map(|e| e.activity);
     let mut types = vec![match activity {
@@ -339,7 +333,12 @@ pub fn ecs(verdict: &Verdict<'_>, original: Option<&str>) -> Value {
     put(&mut doc, "ecs", json!({"version": ECS_VERSION}));
     put(&mut doc, "event", event);
     if !verdict.rules.is_empty() {
-        let names: Vec<String> = verdict.rules.iter().map(|id| rule_title(id)).collect();
+        // A rule's title, built-in or from a rules file; its id if unknown.
+        let names: Vec<&str> = verdict
+            .rules
+            .iter()
+            .map(|id| rules.title(id).unwrap_or(id))
+            .collect();
         put(
             &mut doc,
             "rule",

@@ -512,3 +512,43 @@ fn broken_rules_files_fail_fast_with_file_line_and_reason() {
         .code(2)
         .stdout("");
 }
+
+/// The README's table of rules and `cts-audit rules` come from the same
+/// facts: every built-in rule is in the table, at the severities it fires.
+#[test]
+fn the_readme_lists_every_built_in_rule_at_its_severities() {
+    let out = Command::cargo_bin("cts-audit")
+        .unwrap()
+        .args(["rules", "--format", "json"])
+        .output()
+        .unwrap();
+    let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let rows: HashMap<String, String> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let id = cells.get(1)?.trim_matches('`').to_owned();
+            let severity = cells
+                .get(2)?
+                .trim_start_matches("catalog (")
+                .trim_end_matches(')');
+            Some((id, severity.replace('–', "-")))
+        })
+        .collect();
+    for rule in listed {
+        let id = rule["id"].as_str().unwrap();
+        let (lowest, highest) = (
+            rule["lowest"].as_str().unwrap(),
+            rule["severity"].as_str().unwrap(),
+        );
+        let expected = if lowest == highest {
+            highest.to_owned()
+        } else {
+            format!("{lowest}-{highest}")
+        };
+        assert_eq!(rows.get(id), Some(&expected), "README row of {id}");
+    }
+}

@@ -250,3 +250,31 @@ fn the_siem_plugin_enriches_every_line_as_ecs() {
         .unwrap()
         .contains("1 duplicate deliveries dropped"));
 }
+
+/// ECS `rule.name` holds each rule's title, a user rule's from its file.
+#[test]
+fn ecs_names_user_rules_by_their_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("acme.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nid = \"acme.night_ops\"\ntitle = \"A payment by the night-shift account\"\nseverity = \"high\"\nwhen = { field = \"user\", equals = \"night-ops\" }\n",
+    )
+    .unwrap();
+    let line = r#"{"trace_id":"cbdd4480-2e03-11ef-82de-cf140e2a70fb","trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce","time":1718777931170,"code":200,"user":{"name":"night-ops"}}"#;
+    let out = Command::cargo_bin("cts-audit")
+        .unwrap()
+        .args(["scan", "-q", "--format", "ecs", "--rules"])
+        .arg(&rules)
+        .arg("-")
+        .write_stdin(format!("{line}\n"))
+        .output()
+        .unwrap();
+    let document: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = document["rule"]["id"].as_array().unwrap();
+    let names = document["rule"]["name"].as_array().unwrap();
+    let at = ids.iter().position(|id| id == "acme.night_ops").unwrap();
+    assert_eq!(names[at], "A payment by the night-shift account");
+    let policy = ids.iter().position(|id| id == "policy.payment").unwrap();
+    assert_eq!(names[policy], "Payment made");
+}

@@ -62,9 +62,15 @@ pub fn run(args: &RulesArgs) -> Result<u8> {
         ListFormat::Table => {
             let mut t = table::new(&["id", "severity", "origin", "title"]);
             for info in &infos {
+                // A policy rule fires at its catalog entries' severities.
+                let severity = if info.lowest == info.severity {
+                    info.severity.as_str().to_owned()
+                } else {
+                    format!("{}-{}", info.lowest, info.severity)
+                };
                 t.add_row([
                     info.id.as_str(),
-                    info.severity.as_str(),
+                    severity.as_str(),
                     info.origin.as_str(),
                     info.title.as_str(),
                 ]);

@@ -18,147 +18,26 @@
 //! assert!(rules.infos().iter().any(|r| r.id == "failed.repeated"));
 //! ```
 
-use crate::catalog::{self, Category, Severity};
+use crate::catalog::Severity;
 use crate::report::{condition_fields, is_condition_field, Verdict};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod builtin;
+mod state;
+
+pub(crate) use builtin::actor_of;
+use builtin::Context;
+pub use builtin::{builtin, Builtin, Facts, Fires, BUILTIN};
+use state::slide;
+pub use state::RuleState;
+
 /// Largest compiled size allowed for a user rule's regex.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// The built-in rules: id, severity, title.
-///
-/// ```
-/// use cts_audit::{catalog::Severity, rules::BUILTIN};
-/// let (id, severity, _title) = BUILTIN[0];
-/// assert_eq!((id, severity), ("policy.payment_method", Severity::High));
-/// ```
-pub const BUILTIN: &[(&str, Severity, &str)] = &[
-    (
-        "policy.payment_method",
-        Severity::High,
-        "Payment method added, changed or removed",
-    ),
-    ("policy.payment", Severity::Medium, "Payment made"),
-    (
-        "policy.funds",
-        Severity::Medium,
-        "Funds topped up, withdrawn or moved between accounts",
-    ),
-    (
-        "policy.destruction",
-        Severity::High,
-        "Paid resource unsubscribed, released, frozen or deleted",
-    ),
-    (
-        "policy.renewal",
-        Severity::Low,
-        "Renewal, billing mode or deduction date changed",
-    ),
-    (
-        "policy.financial_settings",
-        Severity::Low,
-        "Balance alert, deduction or budget setting changed",
-    ),
-    (
-        "policy.export",
-        Severity::Low,
-        "Financial data exported or downloaded",
-    ),
-    (
-        "policy.order",
-        Severity::Low,
-        "Order created, changed or cancelled",
-    ),
-    (
-        "policy.invoice",
-        Severity::Low,
-        "Invoice or invoice template changed",
-    ),
-    (
-        "policy.account",
-        Severity::Low,
-        "Account, member account or identity changed",
-    ),
-    (
-        "policy.audit_trail",
-        Severity::Info,
-        "CTS tracker or notification changed",
-    ),
-    (
-        "failed.sensitive",
-        Severity::Medium,
-        "A sensitive operation failed",
-    ),
-    (
-        "failed.repeated",
-        Severity::High,
-        "Repeated failed sensitive attempts by one actor",
-    ),
-    (
-        "incident.billing",
-        Severity::High,
-        "A billing operation rated incident",
-    ),
-    (
-        "export.burst",
-        Severity::High,
-        "Many exports of financial data by one actor",
-    ),
-    (
-        "source.first_seen",
-        Severity::Medium,
-        "Sensitive operation from a source IP new for the actor",
-    ),
-    (
-        "offhours",
-        Severity::Low,
-        "Sensitive operation outside business hours (opt-in)",
-    ),
-    (
-        "actor.root_money",
-        Severity::High,
-        "The root account paid or changed payment methods",
-    ),
-    (
-        "actor.federated_finance",
-        Severity::High,
-        "A federated or agency identity changed payment or deduction settings",
-    ),
-    (
-        "audit.tamper",
-        Severity::High,
-        "The audit trail was deleted, stopped or silenced",
-    ),
-    (
-        "audit.malformed",
-        Severity::Medium,
-        "A record gives a key field twice: it may have been edited",
-    ),
-    (
-        "audit.conflict",
-        Severity::High,
-        "A different record reuses a trace id already seen: both are kept",
-    ),
-];
-
-/// Trace names that stop, delete or silence the audit trail.
-const TAMPER: &[&str] = &[
-    "deleteTracker",
-    "updateTracker",
-    "deleteNotification",
-    "updateNotificationStatus",
-];
-/// Trace names that change deduction settings.
-const DEDUCTION: &[&str] = &[
-    "updateCustomerDeductConfig",
-    "setRenewalDeductionDate",
-    "setResourcesRenewConfig",
-];
 
 /// A rule as listed by `cts-audit rules`.
 ///
@@ -171,7 +50,10 @@ const DEDUCTION: &[&str] = &[
 pub struct RuleInfo {
     /// Stable id.
     pub id: String,
-    /// Severity it gives.
+    /// The lowest severity it fires at: below `severity` only for a rule
+    /// that fires at its catalog entry's severity.
+    pub lowest: Severity,
+    /// The highest severity it fires at.
     pub severity: Severity,
     /// What it means.
     pub title: String,
@@ -588,7 +470,7 @@ impl RuleSet {
             if id.is_empty() || id.contains(char::is_whitespace) {
                 return Err(error(line, format!("rule id {id:?} must be one word")));
             }
-            if BUILTIN.iter().any(|(builtin, ..)| *builtin == id)
+            if builtin(&id).is_some()
                 || self
                     .user_rules
                     .iter()
@@ -680,8 +562,7 @@ impl RuleSet {
     /// assert!(!rules.infos().iter().any(|r| r.id == "failed.repeated"));
     /// ```
     pub fn exclude(&mut self, id: &str) -> bool {
-        let known =
-            BUILTIN.iter().any(|(b, ..)| *b == id) || self.user_rules.iter().any(|r| r.id == id);
+        let known = builtin(id).is_some() || self.user_rules.iter().any(|r| r.id == id);
         if known {
             self.excluded.insert(id.to_owned());
         }
@@ -708,14 +589,19 @@ impl RuleSet {
     /// assert!(infos.iter().all(|r| r.origin == "built-in"));
     /// ```
     pub fn infos(&self) -> Vec<RuleInfo> {
-        let builtin = BUILTIN.iter().map(|(id, severity, title)| RuleInfo {
-            id: (*id).to_owned(),
-            severity: *severity,
-            title: (*title).to_owned(),
-            origin: "built-in".into(),
+        let builtin = BUILTIN.iter().map(|rule| {
+            let (lowest, severity) = rule.severities();
+            RuleInfo {
+                id: rule.id.to_owned(),
+                lowest,
+                severity,
+                title: rule.title.to_owned(),
+                origin: "built-in".into(),
+            }
         });
         let loaded = self.user_rules.iter().map(|r| RuleInfo {
             id: r.id.clone(),
+            lowest: r.severity,
             severity: r.severity,
             title: r.title.clone(),
             origin: r.origin.clone(),
@@ -745,12 +631,29 @@ impl RuleSet {
     /// assert!(!rules.is_candidate(&verdict_of(r#"{"trace_name":"updatePort","service_type":"VPC"}"#)));
     /// ```
     pub fn is_candidate(&self, verdict: &Verdict<'_>) -> bool {
-        let sensitive = verdict.entry.is_some_and(|e| e.severity >= Severity::Low);
-        sensitive
-            || (verdict.billing && (verdict.failed || is_incident(verdict)))
-            || verdict.malformed.is_some()
-            || verdict.conflict
+        self.may_be_candidate(&Facts::of(verdict))
             || self.user_rules.iter().any(|r| r.when.matches(verdict))
+    }
+
+    /// Could a built-in rule fire on a record with these facts? What the
+    /// scan asks of a record's head, before parsing it whole.
+    pub fn may_be_candidate(&self, facts: &Facts) -> bool {
+        BUILTIN.iter().any(|rule| rule.is_candidate(facts))
+    }
+
+    /// The title of a rule, built-in or loaded.
+    ///
+    /// ```
+    /// let rules = cts_audit::rules::RuleSet::builtin();
+    /// assert_eq!(rules.title("audit.tamper"), Some("The audit trail was deleted, stopped or silenced"));
+    /// ```
+    pub fn title(&self, id: &str) -> Option<&str> {
+        builtin(id).map(|r| r.title).or_else(|| {
+            self.user_rules
+                .iter()
+                .find(|r| r.id == id)
+                .map(|r| r.title.as_str())
+        })
     }
 
     fn allowed(&self, verdict: &Verdict<'_>) -> Option<String> {
@@ -833,116 +736,22 @@ impl RuleSet {
     }
 
     fn stateless(&self, event: &mut Verdict<'_>) {
+        let fired: Vec<(&'static str, Severity, String)> = {
+            let context = Context::new(event, self);
+            BUILTIN
+                .iter()
+                .filter(|rule| self.on(rule.id))
+                .filter_map(|rule| {
+                    let (severity, reason) = rule.judge_alone(&context)?;
+                    Some((rule.id, severity, reason))
+                })
+                .collect()
+        };
+        for (id, severity, reason) in fired {
+            event.fire(id, severity, reason);
+        }
         let name = event.trace_name.clone().unwrap_or(Cow::Borrowed("-"));
         let actor = actor_of(event);
-        if let Some(entry) = event.entry {
-            let id = format!("policy.{}", entry.category);
-            if entry.severity >= Severity::Low && self.on(&id) {
-                event.fire(
-                    Cow::Owned(id),
-                    entry.severity,
-                    format!(
-                        "{name}: {} ({}, {})",
-                        entry.operation, entry.category, entry.severity
-                    ),
-                );
-            }
-        }
-        let sensitive = event.entry.is_some_and(|e| e.severity >= Severity::Low);
-        let category = event.category;
-        if sensitive && event.failed && self.on("failed.sensitive") {
-            event.fire(
-                "failed.sensitive",
-                Severity::Medium,
-                format!("failed {name} by {actor}{}", failure_detail(event)),
-            );
-        }
-        if event.billing && is_incident(event) && self.on("incident.billing") {
-            event.fire(
-                "incident.billing",
-                Severity::High,
-                format!("{name} by {actor} rated incident{}", failure_detail(event)),
-            );
-        }
-        if event.root_user == Some(true)
-            && matches!(category, Some(Category::Payment | Category::PaymentMethod))
-            && self.on("actor.root_money")
-        {
-            event.fire(
-                "actor.root_money",
-                Severity::High,
-                format!("{name} by the root account {actor}"),
-            );
-        }
-        let delegated = matches!(
-            event.user_type.as_deref(),
-            Some("ExternalUser" | "AssumedAgency")
-        );
-        if delegated
-            && (category == Some(Category::PaymentMethod) || DEDUCTION.contains(&name.as_ref()))
-            && self.on("actor.federated_finance")
-        {
-            let kind = event.user_type.clone().unwrap_or_default();
-            event.fire(
-                "actor.federated_finance",
-                Severity::High,
-                format!("{name} by {kind} identity {actor}"),
-            );
-        }
-        if TAMPER.contains(&name.as_ref())
-            && event
-                .service_type
-                .as_deref()
-                .is_none_or(|s| s.eq_ignore_ascii_case("CTS"))
-            && self.on("audit.tamper")
-        {
-            let resource = event
-                .resource_name
-                .clone()
-                .or(event.resource_id.clone())
-                .unwrap_or_default();
-            event.fire(
-                "audit.tamper",
-                Severity::High,
-                format!("{name} {resource} by {actor}: the audit trail loses coverage"),
-            );
-        }
-        if let Some(keys) = event
-            .malformed
-            .as_deref()
-            .filter(|_| self.on("audit.malformed"))
-        {
-            let reason = format!(
-                "{name} by {actor}: the record gives {keys} more than once (the last value is read); \
-                 a record with two answers to what it is may have been edited"
-            );
-            event.fire("audit.malformed", Severity::Medium, reason);
-        }
-        if event.conflict && self.on("audit.conflict") {
-            let id = event.trace_id.as_deref().unwrap_or("-");
-            let reason = format!(
-                "{name} by {actor}: trace_id {id} was first seen on a different record \
-                 (another operation, resource type, rating or time); a re-delivery repeats \
-                 its record, so this one is kept, not dropped as a duplicate"
-            );
-            event.fire("audit.conflict", Severity::High, reason);
-        }
-        if let (true, Some(hours), Some(ms)) =
-            (sensitive, self.settings.business_hours, event.time_ms)
-        {
-            if self.on("offhours") {
-                if let Some(when) = off_hours(ms, hours) {
-                    event.fire(
-                        "offhours",
-                        Severity::Low,
-                        format!(
-                            "{name} by {actor} at {when}, outside business hours {:02}-{:02}",
-                            hours.start_hour, hours.end_hour
-                        ),
-                    );
-                }
-            }
-        }
         for rule in self
             .user_rules
             .iter()
@@ -960,88 +769,19 @@ impl RuleSet {
 
     fn windowed(&self, event: &mut Verdict<'_>, state: &mut RuleState) {
         let Some(time) = event.time_ms else { return };
-        let name = event.trace_name.clone().unwrap_or(Cow::Borrowed("-"));
-        let actor = actor_of(event);
-        let sensitive = event.entry.is_some_and(|e| e.severity >= Severity::Low);
-        let s = &self.settings;
-
-        if sensitive && event.failed && self.on("failed.repeated") {
-            let probe = event.error_code.as_deref() == Some("CBC.0151");
-            let window = state.failures.entry_ref(actor.as_ref()).or_default();
-            window.push_back((
-                time,
-                if probe { s.probe_weight } else { 1 },
-                name.clone().into_owned(),
-                probe,
-            ));
-            while window
-                .front()
-                .is_some_and(|(t, ..)| *t <= time - s.failure_window_ms)
-            {
-                window.pop_front();
-            }
-            let weight: u32 = window.iter().map(|(_, w, ..)| w).sum();
-            if weight >= s.failure_threshold {
-                let mut names: BTreeMap<&str, u32> = BTreeMap::new();
-                for (_, _, n, _) in window.iter() {
-                    *names.entry(n).or_default() += 1;
-                }
-                let listed: Vec<String> = names.iter().map(|(n, c)| format!("{n} ×{c}")).collect();
-                let probes = window.iter().filter(|(.., p)| *p).count();
-                let probing = if probes > 0 {
-                    format!(", CBC.0151 access denied ×{probes} (probing)")
-                } else {
-                    String::new()
-                };
-                event.fire(
-                    "failed.repeated",
-                    Severity::High,
-                    format!(
-                        "{} failed sensitive attempts by {actor} in {} ({}){probing}",
-                        ordinal(window.len()),
-                        describe_span(s.failure_window_ms),
-                        listed.join(", ")
-                    ),
-                );
-            }
-        }
-        if event.category == Some(Category::Export) && self.on("export.burst") {
-            let window = state.exports.entry_ref(actor.as_ref()).or_default();
-            slide(window, time, s.export_window_ms);
-            if window.len() as u32 >= s.export_threshold {
-                event.fire(
-                    "export.burst",
-                    Severity::High,
-                    format!(
-                        "{} exports of financial data by {actor} within {}: possible exfiltration",
-                        window.len(),
-                        describe_span(s.export_window_ms)
-                    ),
-                );
-            }
-        }
-        if let Some(ip) = event.source_ip.clone() {
-            let seen = state.sources.entry_ref(actor.as_ref()).or_insert_with(|| {
-                self.baseline
-                    .get(actor.as_ref())
-                    .cloned()
-                    .unwrap_or_default()
-            });
-            let new = !seen.contains(ip.as_ref());
-            if sensitive && new && !seen.is_empty() && self.on("source.first_seen") {
-                let known: Vec<&str> = seen.iter().take(3).map(String::as_str).collect();
-                event.fire(
-                    "source.first_seen",
-                    Severity::Medium,
-                    format!(
-                        "{name} by {actor} from {ip}, first seen for this actor (known: {})",
-                        known.join(", ")
-                    ),
-                );
-            }
-            if new {
-                seen.insert(ip.into_owned());
-            }
+        let fired: Vec<(&'static str, Severity, String)> = {
+            let context = Context::new(event, self);
+            BUILTIN
+                .iter()
+                .filter(|rule| rule.is_windowed() && self.on(rule.id))
+                .filter_map(|rule| {
+                    let (severity, reason) = rule.judge_in_window(&context, state)?;
+                    Some((rule.id, severity, reason))
+                })
+                .collect()
+        };
+        for (id, severity, reason) in fired {
+            event.fire(id, severity, reason);
         }
         for rule in self.user_rules.iter().filter(|r| self.on(&r.id)) {
             let Some(threshold) = &rule.threshold else {
@@ -1086,44 +826,6 @@ impl RuleSet {
     }
 }
 
-/// The state of windowed and first-seen rules while records are fed in
-/// time order. Owned by the caller; grows with the actors and the events
-/// inside the windows.
-///
-/// ```
-/// use cts_audit::{classify::classify, report::Verdict, rules::{RuleSet, RuleState}, trace::Trace};
-/// let rules = RuleSet::builtin();
-/// let mut state = RuleState::default(); // one per stream, fed in time order
-/// for minute in 0..5i64 {
-///     let json = format!(r#"{{"trace_name":"payOrder","service_type":"CBC","code":403,"time":{},"user":{{"name":"mallory"}}}}"#,
-///         1_718_777_931_170 + minute * 60_000);
-///     let trace = Trace::from_str(&json).unwrap();
-///     let mut verdict = Verdict::new(&trace, trace.user(), &classify(&trace), String::new());
-///     rules.judge(&mut verdict, &mut state);
-///     if minute == 4 {
-///         assert!(verdict.rules.iter().any(|r| r == "failed.repeated"));
-///     }
-/// }
-/// ```
-#[derive(Debug, Default, Clone)]
-pub struct RuleState {
-    // By actor. hashbrown's `entry_ref` looks an actor up by `&str` and
-    // copies it only the first time: this runs once per candidate, in order.
-    failures: hashbrown::HashMap<String, VecDeque<(i64, u32, String, bool)>>,
-    exports: hashbrown::HashMap<String, VecDeque<i64>>,
-    /// Known source IPs by actor, sorted: a reason names the first few.
-    sources: hashbrown::HashMap<String, BTreeSet<String>>,
-    user: HashMap<(String, Vec<String>), VecDeque<i64>>,
-}
-
-/// Rated `incident`, in any case: exports disagree on case (`INCIDENT`).
-fn is_incident(verdict: &Verdict<'_>) -> bool {
-    verdict
-        .rating
-        .as_deref()
-        .is_some_and(|r| r.eq_ignore_ascii_case("incident"))
-}
-
 /// The severity a record has before any rule fires: its catalog entry's,
 /// up to `info` (rules raise it past that), `info` for uncatalogued billing,
 /// `none` for the rest. The same whether or not the record is a candidate,
@@ -1136,52 +838,6 @@ pub(crate) fn base_severity(verdict: &Verdict<'_>) -> Severity {
     }
 }
 
-/// Adds `time` to a window of times and drops those `window_ms` or more before it.
-fn slide(window: &mut VecDeque<i64>, time: i64, window_ms: i64) {
-    window.push_back(time);
-    while window.front().is_some_and(|t| *t <= time - window_ms) {
-        window.pop_front();
-    }
-}
-
-/// Who acted: the user name, else the user id, else `-`; borrowed from the
-/// input when the verdict borrows it.
-fn actor_of<'a>(event: &Verdict<'a>) -> Cow<'a, str> {
-    event
-        .user
-        .clone()
-        .or_else(|| event.user_id.clone())
-        .unwrap_or(Cow::Borrowed("-"))
-}
-
-fn failure_detail(event: &Verdict<'_>) -> String {
-    let mut detail = String::new();
-    if let Some(code) = &event.error_code {
-        detail.push_str(", ");
-        detail.push_str(code);
-        if let Some(known) = catalog::error_code(code) {
-            detail.push(' ');
-            detail.push_str(known.meaning);
-        }
-    }
-    if let Some(http) = event.code.filter(|c| *c >= 400) {
-        detail.push_str(&format!(" (HTTP {http})"));
-    }
-    detail
-}
-
-fn ordinal(n: usize) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (1, 11) | (2, 12) | (3, 13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
-}
-
-/// The local time of `ms` when it falls outside business hours.
 fn off_hours(ms: i64, hours: BusinessHours) -> Option<String> {
     use chrono::{Datelike, Timelike};
     let offset = chrono::FixedOffset::east_opt(hours.utc_offset_minutes * 60)?;
