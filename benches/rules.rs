@@ -4,9 +4,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use cts_audit::classify::classify;
-use cts_audit::report::Verdict;
 use cts_audit::rules::{RuleSet, RuleState};
 use cts_audit::trace::Trace;
+use cts_audit::verdict::Verdict;
 
 const CANDIDATES: usize = 50_000;
 

@@ -28,10 +28,10 @@
 use crate::classify::classify;
 use crate::input::{self, Unit, UnitReader};
 use crate::records::{self, Location, Visitor};
-use crate::report::Verdict;
 use crate::rules::{RuleSet, RuleState};
 use crate::scan::{dedup_key, record_print, Seen, SeenIds};
 use crate::trace::Trace;
+use crate::verdict::Verdict;
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::Path;

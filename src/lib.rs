@@ -13,6 +13,7 @@ pub mod rules;
 pub mod scan;
 pub mod siem;
 pub mod trace;
+pub mod verdict;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

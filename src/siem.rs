@@ -16,8 +16,8 @@
 //! ```
 
 use crate::catalog::{self, Activity, Category, Severity};
-use crate::report::Verdict;
 use crate::rules::RuleSet;
+use crate::verdict::Verdict;
 use serde_json::{json, Map, Value};
 
 /// The OCSF schema version the output conforms to.

@@ -397,7 +397,7 @@ fn stdin_and_every_output_format() {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     assert_eq!(
         reader.headers().unwrap().iter().collect::<Vec<_>>(),
-        cts_audit::report::CSV_HEADER
+        cts_audit::verdict::CSV_HEADER
     );
     assert_eq!(reader.records().count(), 2);
 

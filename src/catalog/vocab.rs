@@ -115,3 +115,10 @@ vocabulary! {
         Delete = "delete",
     }
 }
+
+/// A verdict starts at `none`, before any rule fires.
+impl Default for Severity {
+    fn default() -> Self {
+        Severity::None
+    }
+}

@@ -636,7 +636,11 @@ const TABLE_BATCH_BYTES: usize = 1 << 20;
 
 /// Where each of [`TABLE_COLUMNS`] is in the CSV rows the workers render.
 fn table_columns() -> [Option<usize>; TABLE_COLUMNS.len()] {
-    TABLE_COLUMNS.map(|column| report::CSV_HEADER.iter().position(|h| *h == column))
+    TABLE_COLUMNS.map(|column| {
+        cts_audit::verdict::CSV_HEADER
+            .iter()
+            .position(|h| *h == column)
+    })
 }
 
 /// Groups the emitted records with polars and renders the table; writes it

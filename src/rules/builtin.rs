@@ -8,7 +8,7 @@ use super::state::{slide, RuleState};
 use super::{describe_span, off_hours, RuleSet};
 use crate::catalog::{self, Category, Severity};
 use crate::classify::{Classification, Kind};
-use crate::report::Verdict;
+use crate::verdict::Verdict;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -591,7 +591,9 @@ fn source_first_seen(c: &Context<'_, '_>, state: &mut RuleState) -> Option<(Seve
         );
         (Severity::Medium, reason)
     });
-    if new {
+    // An actor's history is its sensitive records (README), whatever else
+    // is judged in the window.
+    if new && c.facts.sensitive {
         seen.insert(ip.to_owned());
     }
     fired

@@ -19,7 +19,7 @@
 //! ```
 
 use crate::catalog::Severity;
-use crate::report::{condition_fields, is_condition_field, Verdict};
+use crate::verdict::{condition_fields, is_condition_field, Verdict};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -621,7 +621,7 @@ impl RuleSet {
     /// [`RuleSet::apply`]; the rest keep their catalog severity.
     ///
     /// ```
-    /// use cts_audit::{classify::classify, report::Verdict, rules::RuleSet, trace::Trace};
+    /// use cts_audit::{classify::classify, verdict::Verdict, rules::RuleSet, trace::Trace};
     /// let rules = RuleSet::builtin();
     /// let verdict_of = |json| {
     ///     let trace = Trace::from_str(json).unwrap();
@@ -675,7 +675,7 @@ impl RuleSet {
     /// given order), and sets each one's severity, rules and reasons.
     ///
     /// ```
-    /// use cts_audit::{classify::classify, report::Verdict, rules::RuleSet, trace::Trace};
+    /// use cts_audit::{classify::classify, verdict::Verdict, rules::RuleSet, trace::Trace};
     /// // Five refused card bindings by one user within minutes, given out of order.
     /// let mut events: Vec<Verdict<'static>> = (0..5i64)
     ///     .rev()
@@ -703,7 +703,7 @@ impl RuleSet {
     /// one across batches.
     ///
     /// ```
-    /// use cts_audit::{classify::classify, report::Verdict, rules::{RuleSet, RuleState}, trace::Trace};
+    /// use cts_audit::{classify::classify, verdict::Verdict, rules::{RuleSet, RuleState}, trace::Trace};
     /// let rules = RuleSet::builtin();
     /// let trace = Trace::from_str(r#"{"trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce"}"#).unwrap();
     /// let mut verdict = Verdict::new(&trace, None, &classify(&trace), String::new());

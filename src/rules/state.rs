@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 /// inside the windows.
 ///
 /// ```
-/// use cts_audit::{classify::classify, report::Verdict, rules::{RuleSet, RuleState}, trace::Trace};
+/// use cts_audit::{classify::classify, verdict::Verdict, rules::{RuleSet, RuleState}, trace::Trace};
 /// let rules = RuleSet::builtin();
 /// let mut state = RuleState::default(); // one per stream, fed in time order
 /// for minute in 0..5i64 {

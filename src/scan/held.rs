@@ -10,7 +10,7 @@
 
 use crate::catalog::{self, Severity};
 use crate::records::Location;
-use crate::report::Verdict;
+use crate::verdict::{Verdict, TEXT_FIELDS};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -18,8 +18,8 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
 
-/// The text fields of a [`Verdict`], in packing order.
-const TEXTS: usize = 15;
+/// The text fields of a [`Verdict`] ([`Verdict::take_texts`]).
+const TEXTS: usize = TEXT_FIELDS;
 
 /// One candidate: a [`Verdict`] that the rules needing no other record have
 /// judged ([`RuleSet::judge_alone`](crate::rules::RuleSet)), waiting for the
@@ -64,27 +64,12 @@ impl Packed {
         file: u32,
         location: Location,
     ) -> Packed {
-        let texts: [Option<&str>; TEXTS] = [
-            verdict.trace_id.as_deref(),
-            verdict.trace_name.as_deref(),
-            verdict.service_type.as_deref(),
-            verdict.resource_type.as_deref(),
-            verdict.resource_id.as_deref(),
-            verdict.resource_name.as_deref(),
-            verdict.user.as_deref(),
-            verdict.user_type.as_deref(),
-            verdict.domain.as_deref(),
-            verdict.source_ip.as_deref(),
-            verdict.trace_type.as_deref(),
-            verdict.rating.as_deref(),
-            verdict.user_id.as_deref(),
-            verdict.time.as_deref(),
-            verdict.error_code.as_deref(),
-        ];
+        let mut verdict = verdict;
+        let texts = verdict.take_texts();
         let total = texts.iter().flatten().map(|t| t.len()).sum();
         let mut text = String::with_capacity(total);
         let mut ends = [ABSENT; TEXTS];
-        for (end, value) in ends.iter_mut().zip(texts) {
+        for (end, value) in ends.iter_mut().zip(&texts) {
             if let Some(value) = value {
                 text.push_str(value);
                 // Records are cut from blocks far under 4 GiB.
@@ -154,32 +139,18 @@ impl Packed {
     /// out need it ([`Packed::source`]).
     pub(crate) fn open(&mut self) -> Verdict<'_> {
         let mut start = 0;
-        let mut texts = self.ends.map(|end| {
+        let texts = self.ends.map(|end| {
             (end != ABSENT).then(|| {
                 let value = self.text.get(start..end as usize).unwrap_or_default();
                 start = end as usize;
                 Cow::Borrowed(value)
             })
         });
-        let mut take = |i: usize| texts[i].take();
         let entry = self.entry.and_then(catalog::by_id);
-        Verdict {
-            trace_id: take(0),
-            time: take(13),
-            trace_name: take(1),
-            service_type: take(2),
-            resource_type: take(3),
-            resource_id: take(4),
-            resource_name: take(5),
-            user: take(6),
-            user_type: take(7),
-            domain: take(8),
+        // The texts are put back below; `source` stays empty.
+        let mut verdict = Verdict {
             root_user: self.root_user,
-            source_ip: take(9),
-            trace_type: take(10),
-            rating: take(11),
             code: self.code,
-            error_code: take(14),
             failed: self.failed,
             billing: self.billing,
             catalogued: self.catalogued,
@@ -191,15 +162,14 @@ impl Packed {
                 .unwrap_or(Severity::None),
             rules: std::mem::take(&mut self.rules),
             reasons: std::mem::take(&mut self.reasons),
-            source: String::new(),
             time_ms: self.time_ms,
             entry,
-            user_id: take(12),
             // Judged already: `audit.malformed` and `audit.conflict` fired
             // before it was held.
-            malformed: None,
-            conflict: false,
-        }
+            ..Verdict::default()
+        };
+        verdict.put_texts(texts);
+        verdict
     }
 }
 
