@@ -136,10 +136,8 @@ fn parsing(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(bytes));
     group.sample_size(10);
     for threads in [1, 2] {
-        let options = ScanOptions {
-            threads: Some(threads),
-            ..ScanOptions::default()
-        };
+        let mut options = ScanOptions::default();
+        options.threads = Some(threads);
         group.bench_function(format!("jsonl file, {threads} thread(s)"), |b| {
             b.iter(|| {
                 scan(

@@ -45,6 +45,7 @@ use std::path::Path;
 /// assert!(err.to_string().starts_with("invalid trace: EOF"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AnalyzeError {
     /// Not JSON, or not an object of the trace's shape.
     #[error("invalid trace: {0}")]

@@ -29,6 +29,10 @@ pub enum Format {
     Ocsf,
     /// One Elastic Common Schema object per line; see docs/SIEM.md.
     Ecs,
+    /// Not written: the scan hands each verdict itself to its sink
+    /// ([`crate::scan::Record::Verdict`]), for a sink that reads fields
+    /// (a table, a summary) rather than bytes. [`render`] writes nothing.
+    Verdicts,
 }
 
 /// Appends one verdict to `out` in `format` (a line for JSONL, a row for CSV).
@@ -60,6 +64,7 @@ pub fn render(verdict: &Verdict<'_>, format: Format, rules: &RuleSet, out: &mut 
             let _ = serde_json::to_writer(&mut *out, verdict);
             out.push(b'\n');
         }
+        Format::Verdicts => {}
         Format::Csv => {
             // One column per output field.
             let row = CSV_HEADER

@@ -70,15 +70,14 @@ const SMALL_BATCH_FILES: usize = 256;
 ///     r#"{"trace_id":"a","trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce","user":{"name":"alice"}}"#, "\n",
 ///     r#"{"trace_id":"b","trace_name":"deleteResource","service_type":"CBC","resource_type":"cloudresouce","user":{"name":"bob"}}"#, "\n",
 /// )).unwrap();
-/// let options = ScanOptions {
-///     filters: Filters { user: Some("BOB".into()), ..Filters::default() }, // ASCII case ignored
-///     ..ScanOptions::default()
-/// };
+/// let mut options = ScanOptions::default();
+/// options.filters.user = Some("BOB".into()); // ASCII case ignored
 /// let stats = scan(&[dir.clone()], &options, &mut CollectSink::default());
 /// assert_eq!((stats.emitted, stats.filtered_out), (1, 1));
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 #[derive(Debug, Default, Clone)]
+#[non_exhaustive]
 pub struct Filters {
     /// Keep records at or after this time (epoch ms).
     pub since_ms: Option<i64>,
@@ -121,9 +120,11 @@ impl Filters {
     /// let verdict = Analyzer::default()
     ///     .analyze_str(r#"{"trace_name":"payOrder","service_type":"CBC","time":1718777931170}"#)
     ///     .unwrap();
-    /// let june = Filters { since_ms: Some(1_717_200_000_000), service: Some("cbc".into()), ..Filters::default() };
+    /// let mut june = Filters::default();
+    /// (june.since_ms, june.service) = (Some(1_717_200_000_000), Some("cbc".into()));
     /// assert!(june.matches(&verdict));
-    /// let july = Filters { since_ms: Some(1_719_792_000_000), ..Filters::default() };
+    /// let mut july = Filters::default();
+    /// july.since_ms = Some(1_719_792_000_000);
     /// assert!(!july.matches(&verdict));
     /// // Without a readable time, a record is kept by every time bound.
     /// let untimed = Analyzer::default().analyze_str(r#"{"trace_name":"payOrder","time":true}"#).unwrap();
@@ -157,15 +158,14 @@ impl Filters {
 ///
 /// ```
 /// use cts_audit::{catalog::Severity, report::Format, scan::ScanOptions};
-/// let options = ScanOptions {
-///     min_severity: Severity::None, // every record, as `--all`
-///     format: Format::Csv,
-///     threads: Some(2),
-///     ..ScanOptions::default()
-/// };
+/// let mut options = ScanOptions::default();
+/// options.min_severity = Severity::None; // every record, as `--all`
+/// options.format = Format::Csv;
+/// options.threads = Some(2);
 /// assert_eq!(options.held_memory, 32 << 20);
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ScanOptions {
     /// Which records to keep.
     pub filters: Filters,
@@ -218,6 +218,7 @@ impl Default for ScanOptions {
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScanError {
     /// The file (`-` for stdin).
     pub file: PathBuf,
@@ -257,6 +258,7 @@ impl std::fmt::Display for ScanError {
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 #[derive(Debug, Default, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Stats {
     /// Files read (digests not included); each member of a tar archive is
     /// a file, and the archive itself is not counted.
@@ -358,16 +360,104 @@ pub struct Stats {
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
 pub trait Sink {
-    /// One emitted record, already rendered in the chosen format. Return
+    /// One emitted record: rendered in [`ScanOptions::format`], or the
+    /// verdict itself for [`Format::Verdicts`]. Return
     /// `ControlFlow::Break(())` to stop the scan: its output is gone (a
     /// closed pipe, a full disk) or it has seen enough. The scan then
     /// reads no more input, and counts what it read but did not hand over
     /// in [`Stats::unwritten`].
-    fn record(&mut self, rendered: &[u8], severity: Severity) -> ControlFlow<()>;
+    fn record(&mut self, record: Record<'_>, severity: Severity) -> ControlFlow<()>;
     /// One problem, as soon as it is known.
     fn problem(&mut self, problem: &ScanError);
     /// `bytes` more of the input (on disk) have been read.
     fn progress(&mut self, _bytes: u64) {}
+}
+
+/// One emitted record as a [`Sink`] receives it.
+///
+/// ```
+/// use cts_audit::catalog::Severity;
+/// use cts_audit::report::Format;
+/// use cts_audit::scan::{scan, Record, ScanError, ScanOptions, Sink};
+/// use std::ops::ControlFlow;
+/// /// Reads fields, not bytes: nothing is rendered to be parsed back.
+/// #[derive(Default)]
+/// struct Users(Vec<String>);
+/// impl Sink for Users {
+///     fn record(&mut self, record: Record<'_>, _: Severity) -> ControlFlow<()> {
+///         if let Record::Verdict(verdict) = record {
+///             self.0.extend(verdict.user.as_deref().map(str::to_owned));
+///         }
+///         ControlFlow::Continue(())
+///     }
+///     fn problem(&mut self, _: &ScanError) {}
+/// }
+/// let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+/// let mut options = ScanOptions::default();
+/// options.format = Format::Verdicts;
+/// let mut users = Users::default();
+/// scan(&[samples], &options, &mut users);
+/// assert!(!users.0.is_empty());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub enum Record<'r> {
+    /// Rendered in [`ScanOptions::format`]: one line, or one CSV row.
+    Rendered(&'r [u8]),
+    /// The verdict itself ([`Format::Verdicts`]).
+    Verdict(&'r Verdict<'static>),
+}
+
+/// Emitted records of one unit or batch, in the form the sink wants:
+/// rendered bytes end to end, or verdicts.
+#[derive(Debug, Default)]
+struct Emitted {
+    bytes: Vec<u8>,
+    verdicts: Vec<Verdict<'static>>,
+}
+
+/// Where one emitted record is in an [`Emitted`].
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    Bytes(u32, u32),
+    Verdict(u32),
+}
+
+impl Emitted {
+    /// Adds a verdict in the form `options` asks for.
+    fn push(&mut self, verdict: Verdict<'_>, options: &ScanOptions) -> Span {
+        if options.format == Format::Verdicts {
+            self.verdicts.push(verdict.into_owned());
+            // Units hold far fewer than 4 billion records.
+            return Span::Verdict(u32::try_from(self.verdicts.len() - 1).unwrap_or(u32::MAX));
+        }
+        let start = self.bytes.len();
+        report::render(&verdict, options.format, &options.rules, &mut self.bytes);
+        // Units and batches are far under 4 GiB.
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Span::Bytes(at(start), at(self.bytes.len()))
+    }
+
+    fn get(&self, span: Span) -> Option<Record<'_>> {
+        match span {
+            Span::Bytes(start, end) => self
+                .bytes
+                .get(start as usize..end as usize)
+                .map(Record::Rendered),
+            Span::Verdict(at) => self.verdicts.get(at as usize).map(Record::Verdict),
+        }
+    }
+
+    /// Appends `other`, and gives the function that moves its spans.
+    fn append(&mut self, other: Emitted) -> impl Fn(Span) -> Span {
+        let bytes = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
+        let verdicts = u32::try_from(self.verdicts.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(&other.bytes);
+        self.verdicts.extend(other.verdicts);
+        move |span| match span {
+            Span::Bytes(start, end) => Span::Bytes(start + bytes, end + bytes),
+            Span::Verdict(at) => Span::Verdict(at + verdicts),
+        }
+    }
 }
 
 /// A [`Sink`] that keeps everything in memory; handy in tests and plugins.
@@ -388,8 +478,10 @@ pub struct CollectSink {
 }
 
 impl Sink for CollectSink {
-    fn record(&mut self, rendered: &[u8], _severity: Severity) -> ControlFlow<()> {
-        self.output.extend_from_slice(rendered);
+    fn record(&mut self, record: Record<'_>, _severity: Severity) -> ControlFlow<()> {
+        if let Record::Rendered(rendered) = record {
+            self.output.extend_from_slice(rendered);
+        }
         ControlFlow::Continue(())
     }
     fn problem(&mut self, problem: &ScanError) {
@@ -411,8 +503,8 @@ struct Outcome {
     kind: KindTag,
     severity: Severity,
     failed: bool,
-    /// Byte range of the rendered output, when the record was selected.
-    rendered: Option<(u32, u32)>,
+    /// Where its emitted form is, when the record was selected.
+    rendered: Option<Span>,
     /// `service/trace_name` of an uncatalogued billing record.
     uncatalogued_name: Option<String>,
     /// A candidate for the rules, kept until every file is read.
@@ -432,7 +524,7 @@ enum KindTag {
 #[derive(Default)]
 struct UnitResult {
     outcomes: Vec<Outcome>,
-    output: Vec<u8>,
+    output: Emitted,
     /// The text of the records with a trace id: the unit's own bytes, then
     /// the texts that are not in them (CSV rows, records read salvaged).
     texts: Vec<u8>,
@@ -661,17 +753,9 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         }
         verdict.severity = class.severity;
         verdict.source = location.source(self.file);
-        let mut rendered = None;
-        if class.severity >= options.min_severity && options.filters.matches(&verdict) {
-            let start = self.result.output.len();
-            report::render(
-                &verdict,
-                options.format,
-                &options.rules,
-                &mut self.result.output,
-            );
-            rendered = Some((start as u32, self.result.output.len() as u32));
-        }
+        let rendered = (class.severity >= options.min_severity
+            && options.filters.matches(&verdict))
+        .then(|| self.result.output.push(verdict, options));
         self.count(trace, text, location, &class, rendered, None);
     }
 
@@ -684,7 +768,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         text: &str,
         location: Location,
         class: &Classification,
-        rendered: Option<(u32, u32)>,
+        rendered: Option<Span>,
         held: Option<(Box<Packed>, Option<Box<str>>)>,
     ) {
         let kind = match class.kind {
@@ -849,16 +933,15 @@ fn process_content(
     // to gigabytes never has more than one block in memory.
     while let Some(unit) = units.next_unit(&mut Vec::new) {
         let part = process_unit(unit, path, options);
-        let offset = result.output.len() as u32;
+        let moved = result.output.append(part.output);
         let text_offset = result.texts.len();
         result
             .outcomes
             .extend(part.outcomes.into_iter().map(|mut o| {
-                o.rendered = o.rendered.map(|(s, e)| (s + offset, e + offset));
+                o.rendered = o.rendered.map(&moved);
                 o.text = o.text.map(|(s, e)| (s + text_offset, e + text_offset));
                 o
             }));
-        result.output.extend_from_slice(&part.output);
         result.texts.extend_from_slice(&part.texts);
         result.problems.extend(part.problems);
         result.untimed += part.untimed;
@@ -1029,7 +1112,7 @@ impl Ledger<'_> {
     /// Counts and hands on one written batch, in order.
     fn emit(&mut self, written: Written) {
         for (severity, span) in written.records {
-            self.output(severity, span.map(|(start, end)| &written.out[start..end]));
+            self.output(severity, span.and_then(|span| written.out.get(span)));
         }
     }
 
@@ -1045,16 +1128,16 @@ impl Ledger<'_> {
 
     /// Counts one unique record's outcome: written out when rendered,
     /// filtered out when not.
-    fn output(&mut self, severity: Severity, rendered: Option<&[u8]>) {
+    fn output(&mut self, severity: Severity, rendered: Option<Record<'_>>) {
         if self.stopped && rendered.is_some() {
             self.stats.unwritten += 1;
             return;
         }
         self.severities[severity as usize] += 1;
         match rendered {
-            Some(bytes) => {
+            Some(record) => {
                 self.stats.emitted += 1;
-                if self.sink.record(bytes, severity).is_break() {
+                if self.sink.record(record, severity).is_break() {
                     self.stopped = true;
                     self.stats.stopped = true;
                 }
@@ -1215,9 +1298,7 @@ impl Ledger<'_> {
                 }
                 continue;
             }
-            let rendered = outcome
-                .rendered
-                .map(|(start, end)| &result.output[start as usize..end as usize]);
+            let rendered = outcome.rendered.and_then(|span| result.output.get(span));
             self.output(outcome.severity, rendered);
         }
         self.found = found;
@@ -1290,8 +1371,8 @@ impl<T> InOrder<T> {
 /// A written batch: the output, and each record's severity and span in it
 /// (`None` when filtered out).
 struct Written {
-    out: Vec<u8>,
-    records: Vec<(Severity, Option<(usize, usize)>)>,
+    out: Emitted,
+    records: Vec<(Severity, Option<Span>)>,
 }
 
 /// The steps candidates go through at the end of a scan.
@@ -1328,21 +1409,19 @@ impl<'s> Judging<'s> {
     /// (and frees the batch on the worker).
     fn write(&self, mut batch: Vec<Packed>) -> Written {
         let options = self.options;
-        let mut out = Vec::new();
+        let mut out = Emitted::default();
         let records = batch
             .iter_mut()
             .map(|packed| {
                 let (path, location) = (self.path(packed), packed.location());
                 let mut verdict = packed.open();
-                let wanted =
-                    verdict.severity >= options.min_severity && options.filters.matches(&verdict);
+                let severity = verdict.severity;
+                let wanted = severity >= options.min_severity && options.filters.matches(&verdict);
                 let span = wanted.then(|| {
                     verdict.source = location.source(path);
-                    let start = out.len();
-                    report::render(&verdict, options.format, &options.rules, &mut out);
-                    (start, out.len())
+                    out.push(verdict, options)
                 });
-                (verdict.severity, span)
+                (severity, span)
             })
             .collect();
         Written { out, records }

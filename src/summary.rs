@@ -22,6 +22,7 @@
 //! ```
 
 use crate::catalog::Severity;
+use crate::verdict::Verdict;
 use polars::prelude::*;
 use serde::{Deserialize, Deserializer};
 use std::collections::HashMap;
@@ -59,6 +60,30 @@ pub struct SummaryRecord {
     /// Epoch milliseconds (`time` in a JSONL record).
     #[serde(default, rename = "time", deserialize_with = "rfc3339_ms")]
     pub time_ms: Option<i64>,
+}
+
+impl SummaryRecord {
+    /// What a summary reads of a verdict.
+    ///
+    /// ```
+    /// use cts_audit::{analyze::Analyzer, summary::SummaryRecord};
+    /// let verdict = Analyzer::default()
+    ///     .analyze_str(r#"{"trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce","time":1718777931170}"#)
+    ///     .unwrap();
+    /// let record = SummaryRecord::of(&verdict);
+    /// assert_eq!((record.category.as_deref(), record.time_ms), (Some("payment"), Some(1_718_777_931_170)));
+    /// ```
+    pub fn of(verdict: &Verdict<'_>) -> SummaryRecord {
+        SummaryRecord {
+            user: verdict.user.as_deref().map(str::to_owned),
+            category: verdict.category.map(|c| c.as_str().to_owned()),
+            trace_name: verdict.trace_name.as_deref().map(str::to_owned),
+            severity: verdict.severity.as_str().to_owned(),
+            failed: verdict.failed,
+            // As the JSON lines carry it: to the millisecond of its text.
+            time_ms: verdict.time_ms,
+        }
+    }
 }
 
 /// An RFC 3339 time as epoch milliseconds; `None` when null or unreadable.

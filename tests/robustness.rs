@@ -232,12 +232,10 @@ fn scan_both_ways(
     let file = dir.join(name);
     std::fs::write(&file, bytes).unwrap();
     let run = |threads: usize, held_memory: usize| {
-        let options = ScanOptions {
-            threads: Some(threads),
-            held_memory,
-            min_severity: Severity::None,
-            ..ScanOptions::default()
-        };
+        let mut options = ScanOptions::default();
+        options.threads = Some(threads);
+        options.held_memory = held_memory;
+        options.min_severity = Severity::None;
         let mut sink = CollectSink::default();
         let stats = scan(std::slice::from_ref(&file), &options, &mut sink);
         (stats, sink)

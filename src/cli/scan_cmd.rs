@@ -6,7 +6,8 @@ use clap::{Args, ValueEnum};
 use cts_audit::catalog::Severity;
 use cts_audit::report::{self, Format};
 use cts_audit::rules::{BusinessHours, RuleSet};
-use cts_audit::scan::{self, Filters, ScanError, ScanOptions, Sink, Stats};
+use cts_audit::scan::{self, Record, ScanError, ScanOptions, Sink, Stats};
+use cts_audit::verdict::Verdict;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{self, IsTerminal, Write};
 use std::ops::ControlFlow;
@@ -241,25 +242,33 @@ fn build_rules(args: &ScanArgs) -> Result<RuleSet> {
                 weekends_off: args.weekends_off,
             });
     if !args.baseline.is_empty() {
-        let options = ScanOptions {
-            min_severity: Severity::None,
-            threads: args.threads,
-            ..ScanOptions::default()
-        };
-        let mut sink = scan::CollectSink::default();
+        let mut options = ScanOptions::default();
+        options.min_severity = Severity::None;
+        options.threads = args.threads;
+        options.format = Format::Verdicts;
+        let mut sink = BaselineSink(&mut rules);
         let stats = scan::scan(&args.baseline, &options, &mut sink);
         if stats.files == 0 {
             anyhow::bail!("--baseline: no input could be read");
         }
-        for line in sink.output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let record: serde_json::Value = serde_json::from_slice(line)?;
-            if let (Some(user), Some(ip)) = (record["user"].as_str(), record["source_ip"].as_str())
-            {
-                rules.add_baseline(user, ip);
-            }
-        }
     }
     Ok(rules)
+}
+
+/// Learns each actor's source addresses from a `--baseline` scan.
+struct BaselineSink<'r>(&'r mut RuleSet);
+
+impl Sink for BaselineSink<'_> {
+    fn record(&mut self, record: Record<'_>, _: Severity) -> ControlFlow<()> {
+        if let Record::Verdict(verdict) = record {
+            if let (Some(user), Some(ip)) = (verdict.user.as_deref(), verdict.source_ip.as_deref())
+            {
+                self.0.add_baseline(user, ip);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+    fn problem(&mut self, _: &ScanError) {}
 }
 
 /// Writes records to stdout as they come, counting what `--fail-on` needs.
@@ -269,9 +278,6 @@ struct CliSink<W: Write> {
     first: bool,
     /// `--format table`: the rows, held while they are few.
     table: table::RowsTable,
-    /// Rendered CSV rows not yet in `table`, read back a batch at a time
-    /// (a CSV reader costs far more to build than a row to read).
-    table_batch: Vec<u8>,
     /// `--format summary`: the records so far, in groups.
     #[cfg(feature = "summary")]
     summary: cts_audit::summary::Summary,
@@ -283,42 +289,18 @@ struct CliSink<W: Write> {
 }
 
 impl<W: Write> CliSink<W> {
-    /// Moves the batched rows into the table, which writes them once it
-    /// streams.
-    fn flush_table_batch(&mut self) {
-        let batch = std::mem::take(&mut self.table_batch);
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(batch.as_slice());
-        let columns = table_columns();
-        for record in reader.records() {
-            // The workers rendered these rows; one that does not read back
-            // is a bug, reported rather than dropped from the count.
-            let record = match record {
-                Ok(record) => record,
-                Err(err) => {
-                    self.error.get_or_insert(io::Error::other(format!(
-                        "re-reading a rendered row: {err}"
-                    )));
-                    continue;
-                }
-            };
-            if self.error.is_some() {
-                break;
-            }
-            let row = columns
-                .iter()
-                .map(|&i| {
-                    let cell = i.and_then(|i| record.get(i)).unwrap_or("");
-                    report::escape_control(report::unescape_cell(cell)).into_owned()
-                })
-                .collect();
-            if let Err(err) = self.table.push(&mut self.out, row) {
-                self.error.get_or_insert(err);
-            }
+    /// One table row: the verdict's fields, control characters escaped.
+    fn push_row(&mut self, verdict: &Verdict<'_>) {
+        let row = TABLE_COLUMNS
+            .iter()
+            .map(|column| {
+                let cell = verdict.output_field(column).unwrap_or_default();
+                report::escape_control(&cell).into_owned()
+            })
+            .collect();
+        if let Err(err) = self.table.push(&mut self.out, row) {
+            self.error.get_or_insert(err);
         }
-        self.table_batch = batch;
-        self.table_batch.clear();
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -331,38 +313,25 @@ impl<W: Write> CliSink<W> {
 }
 
 impl<W: Write> Sink for CliSink<W> {
-    fn record(&mut self, rendered: &[u8], severity: Severity) -> ControlFlow<()> {
+    fn record(&mut self, record: Record<'_>, severity: Severity) -> ControlFlow<()> {
         // What was seen counts for --fail-on, even past a closed pipe.
         self.failed_on |= self.fail_on.is_some_and(|level| severity >= level);
-        match self.format {
-            ScanFormat::Jsonl | ScanFormat::Csv | ScanFormat::Ocsf | ScanFormat::Ecs => {
-                self.write(rendered)
-            }
-            ScanFormat::Json => {
+        match (self.format, record) {
+            (ScanFormat::Json, Record::Rendered(rendered)) => {
                 let separator: &[u8] = if self.first { b"[\n" } else { b",\n" };
                 self.first = false;
                 self.write(separator);
                 self.write(rendered.strip_suffix(b"\n").unwrap_or(rendered));
             }
-            ScanFormat::Table => {
-                self.table_batch.extend_from_slice(rendered);
-                if self.table_batch.len() >= TABLE_BATCH_BYTES {
-                    self.flush_table_batch();
-                }
-            }
+            (_, Record::Rendered(rendered)) => self.write(rendered),
+            (ScanFormat::Table, Record::Verdict(verdict)) => self.push_row(verdict),
             #[cfg(feature = "summary")]
-            ScanFormat::Summary => {
-                match serde_json::from_slice::<cts_audit::summary::SummaryRecord>(rendered) {
-                    Ok(record) => self.summary.add(&record),
-                    // The workers rendered this record; one that does not
-                    // read back is a bug, reported rather than left out.
-                    Err(err) => {
-                        self.error.get_or_insert(io::Error::other(format!(
-                            "re-reading a rendered record: {err}"
-                        )));
-                    }
-                }
+            (ScanFormat::Summary, Record::Verdict(verdict)) => {
+                self.summary
+                    .add(&cts_audit::summary::SummaryRecord::of(verdict));
             }
+            // Only the table and the summary ask for verdicts.
+            (_, Record::Verdict(_)) => {}
         }
         // Output that cannot be written (a closed pipe, a full disk)
         // stops the scan: nothing more is read.
@@ -412,46 +381,47 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         }
     }
     let format = match args.format {
-        ScanFormat::Csv | ScanFormat::Table => Format::Csv,
+        ScanFormat::Csv => Format::Csv,
         ScanFormat::Jsonl | ScanFormat::Json => Format::Jsonl,
         ScanFormat::Ocsf => Format::Ocsf,
         ScanFormat::Ecs => Format::Ecs,
+        // Read field by field: nothing is rendered to be parsed back.
+        ScanFormat::Table => Format::Verdicts,
         #[cfg(feature = "summary")]
-        ScanFormat::Summary => Format::Jsonl,
+        ScanFormat::Summary => Format::Verdicts,
     };
-    let options = ScanOptions {
-        filters: Filters {
-            since_ms: args.since,
-            until_ms: args.until,
-            trace_type: args.trace_type.clone(),
-            service: args.service.clone(),
-            resource_type: args.resource_type.clone(),
-            user: args.user.clone(),
-            rating: args.rating.clone(),
-            resource_id: args.resource_id.clone(),
-            trace_name: args.trace_name.clone(),
-        },
-        min_severity: if args.all {
-            Severity::None
-        } else {
-            args.min_severity
-        },
-        format,
-        threads: threads(args.threads),
-        held_memory: args.held_memory.saturating_mul(1 << 20),
-        max_errors: args.max_errors,
-        limits: cts_audit::input::Limits {
-            max_file_bytes: args.max_file_bytes,
-            max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
-        },
-        rules: match build_rules(args) {
-            Ok(rules) => rules,
-            Err(err) => {
-                eprintln!("cts-audit: error: {err:#}");
-                return Ok(EXIT_USAGE);
-            }
-        },
+    let rules = match build_rules(args) {
+        Ok(rules) => rules,
+        Err(err) => {
+            eprintln!("cts-audit: error: {err:#}");
+            return Ok(EXIT_USAGE);
+        }
     };
+    let mut options = ScanOptions::default();
+    let filters = &mut options.filters;
+    filters.since_ms = args.since;
+    filters.until_ms = args.until;
+    filters.trace_type = args.trace_type.clone();
+    filters.service = args.service.clone();
+    filters.resource_type = args.resource_type.clone();
+    filters.user = args.user.clone();
+    filters.rating = args.rating.clone();
+    filters.resource_id = args.resource_id.clone();
+    filters.trace_name = args.trace_name.clone();
+    options.min_severity = if args.all {
+        Severity::None
+    } else {
+        args.min_severity
+    };
+    options.format = format;
+    options.threads = threads(args.threads);
+    options.held_memory = args.held_memory.saturating_mul(1 << 20);
+    options.max_errors = args.max_errors;
+    options.limits = cts_audit::input::Limits {
+        max_file_bytes: args.max_file_bytes,
+        max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
+    };
+    options.rules = rules;
     let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
         let total = args
             .paths
@@ -477,7 +447,6 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         format: args.format,
         first: true,
         table: table::RowsTable::new(&TABLE_COLUMNS, TABLE_ROWS_HELD),
-        table_batch: Vec::new(),
         #[cfg(feature = "summary")]
         summary: Default::default(),
         fail_on: args.fail_on,
@@ -542,7 +511,6 @@ fn finish_output<W: Write>(sink: &mut CliSink<W>, args: &ScanArgs) -> Result<()>
     match args.format {
         ScanFormat::Json => sink.write(if sink.first { b"[]\n" } else { b"\n]\n" }),
         ScanFormat::Table => {
-            sink.flush_table_batch();
             if sink.error.is_some() {
                 return Ok(());
             }
@@ -630,18 +598,6 @@ const TABLE_COLUMNS: [&str; 9] = [
 /// [`table::RowsTable`]): every row of a usual scan, while `--all` over a
 /// large export stays within a few MB.
 const TABLE_ROWS_HELD: usize = 10_000;
-
-/// Rendered rows read back at once: the reader is built once per batch.
-const TABLE_BATCH_BYTES: usize = 1 << 20;
-
-/// Where each of [`TABLE_COLUMNS`] is in the CSV rows the workers render.
-fn table_columns() -> [Option<usize>; TABLE_COLUMNS.len()] {
-    TABLE_COLUMNS.map(|column| {
-        cts_audit::verdict::CSV_HEADER
-            .iter()
-            .position(|h| *h == column)
-    })
-}
 
 /// Groups the emitted records with polars and renders the table; writes it
 /// to --summary-out as Parquet or CSV too.

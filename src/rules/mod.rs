@@ -154,6 +154,7 @@ fn describe_span(ms: i64) -> String {
 /// assert!(err.to_string().starts_with("acme.toml:1: rule a.b: unknown severity"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuleFileError {
     /// The file.
     pub file: PathBuf,
