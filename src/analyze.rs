@@ -394,7 +394,7 @@ impl Iterator for VerdictStream<'_> {
                     for problem in units.take_problems() {
                         let error = match problem.location {
                             Some(location) => AnalyzeError::Record {
-                                location,
+                                location: location.describe(),
                                 message: problem.message,
                             },
                             None => AnalyzeError::Read(problem.message),

@@ -653,6 +653,66 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
+/// Where a record is, for messages and the `source` field.
+///
+/// ```
+/// use cts_audit::input::Location;
+/// use std::path::Path;
+/// assert_eq!(Location::Line(7).source(Path::new("lts.jsonl")), "lts.jsonl:7");
+/// assert_eq!(Location::Nested(3, 2).describe(), "record 3, trace 2");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Location {
+    /// A line of JSON lines (1-based).
+    Line(u64),
+    /// An element of an array, or a value of a document (1-based).
+    Record(u64),
+    /// The M-th trace of the page or array at record N.
+    Nested(u64, u64),
+    /// The M-th trace of the page or array on line N of JSON lines.
+    NestedInLine(u64, u64),
+}
+
+impl Location {
+    /// `line 7`, `record 3`, `record 1, trace 2`, `line 4, trace 2`.
+    ///
+    /// ```
+    /// use cts_audit::input::Location;
+    /// assert_eq!(Location::Record(3).describe(), "record 3");
+    /// assert_eq!(Location::NestedInLine(4, 2).describe(), "line 4, trace 2");
+    /// ```
+    pub fn describe(self) -> String {
+        match self {
+            Location::Line(n) => format!("line {n}"),
+            Location::Record(n) => format!("record {n}"),
+            Location::Nested(n, m) => format!("record {n}, trace {m}"),
+            Location::NestedInLine(n, m) => format!("line {n}, trace {m}"),
+        }
+    }
+
+    /// `FILE:LINE`, `FILE#N`, `FILE#N.M` or `FILE:LINE#M`.
+    ///
+    /// ```
+    /// use cts_audit::input::Location;
+    /// assert_eq!(Location::Nested(1, 2).source(std::path::Path::new("page.json")), "page.json#1.2");
+    /// ```
+    pub fn source(self, file: &Path) -> String {
+        match self {
+            Location::Line(n) => format!("{}:{n}", file.display()),
+            Location::Record(n) => format!("{}#{n}", file.display()),
+            Location::Nested(n, m) => format!("{}#{n}.{m}", file.display()),
+            Location::NestedInLine(n, m) => format!("{}:{n}#{m}", file.display()),
+        }
+    }
+
+    pub(crate) fn nested(self, inner: u64) -> Location {
+        match self {
+            Location::Record(n) | Location::Nested(n, _) => Location::Nested(n, inner),
+            Location::Line(n) | Location::NestedInLine(n, _) => Location::NestedInLine(n, inner),
+        }
+    }
+}
+
 /// A block of whole records from one file, ready for a worker.
 ///
 /// ```
@@ -722,8 +782,8 @@ pub enum Layout {
 /// ```
 #[derive(Debug)]
 pub struct ReadProblem {
-    /// The record or line it concerns, when known (`line 7`, `record 3`).
-    pub location: Option<String>,
+    /// The record or line it concerns, when known.
+    pub location: Option<Location>,
     /// What went wrong.
     pub message: String,
 }
@@ -1279,7 +1339,7 @@ impl Cutter {
                         .any(|b| !b.is_ascii_whitespace() && *b != b',')
                     {
                         problems.push(ReadProblem {
-                            location: Some(format!("record {}", scanner.next_index)),
+                            location: Some(Location::Record(scanner.next_index)),
                             message: "truncated array element at end of input".into(),
                         });
                     } else {
@@ -1503,7 +1563,7 @@ mod tests {
     fn a_truncated_array_keeps_its_whole_elements() {
         let (units, problems) = units(br#"[{"a":1},{"b":2},{"c":"#);
         assert_eq!(elements(&units[0]), [r#"{"a":1}"#, r#"{"b":2}"#]);
-        assert_eq!(problems[0].location.as_deref(), Some("record 3"));
+        assert_eq!(problems[0].location, Some(Location::Record(3)));
     }
 
     #[test]
@@ -1537,7 +1597,7 @@ mod tests {
         let (cut_units, problems) = units(b"[{\"a\":1}]\n[{\"b\":2},{\"c\"");
         let all: Vec<&str> = cut_units.iter().flat_map(elements).collect();
         assert_eq!(all, [r#"{"a":1}"#, r#"{"b":2}"#]);
-        assert_eq!(problems[0].location.as_deref(), Some("record 3"));
+        assert_eq!(problems[0].location, Some(Location::Record(3)));
     }
 
     #[test]

@@ -7,67 +7,10 @@
 use crate::input::{csv_column, csv_delimiter, Layout, Unit};
 use crate::trace::{Trace, TraceFields, TraceHead};
 use serde_json::value::RawValue;
-use std::path::Path;
 
-/// Where a record is, for messages and the `source` field.
-///
-/// ```
-/// use cts_audit::records::Location;
-/// use std::path::Path;
-/// assert_eq!(Location::Line(7).source(Path::new("lts.jsonl")), "lts.jsonl:7");
-/// assert_eq!(Location::Nested(3, 2).describe(), "record 3, trace 2");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Location {
-    /// A line of JSON lines (1-based).
-    Line(u64),
-    /// An element of an array, or a value of a document (1-based).
-    Record(u64),
-    /// The M-th trace of the page or array at record N.
-    Nested(u64, u64),
-    /// The M-th trace of the page or array on line N of JSON lines.
-    NestedInLine(u64, u64),
-}
-
-impl Location {
-    /// `line 7`, `record 3`, `record 1, trace 2`, `line 4, trace 2`.
-    ///
-    /// ```
-    /// use cts_audit::records::Location;
-    /// assert_eq!(Location::Record(3).describe(), "record 3");
-    /// assert_eq!(Location::NestedInLine(4, 2).describe(), "line 4, trace 2");
-    /// ```
-    pub fn describe(self) -> String {
-        match self {
-            Location::Line(n) => format!("line {n}"),
-            Location::Record(n) => format!("record {n}"),
-            Location::Nested(n, m) => format!("record {n}, trace {m}"),
-            Location::NestedInLine(n, m) => format!("line {n}, trace {m}"),
-        }
-    }
-
-    /// `FILE:LINE`, `FILE#N`, `FILE#N.M` or `FILE:LINE#M`.
-    ///
-    /// ```
-    /// use cts_audit::records::Location;
-    /// assert_eq!(Location::Nested(1, 2).source(std::path::Path::new("page.json")), "page.json#1.2");
-    /// ```
-    pub fn source(self, file: &Path) -> String {
-        match self {
-            Location::Line(n) => format!("{}:{n}", file.display()),
-            Location::Record(n) => format!("{}#{n}", file.display()),
-            Location::Nested(n, m) => format!("{}#{n}.{m}", file.display()),
-            Location::NestedInLine(n, m) => format!("{}:{n}#{m}", file.display()),
-        }
-    }
-
-    fn nested(self, inner: u64) -> Location {
-        match self {
-            Location::Record(n) | Location::Nested(n, _) => Location::Nested(n, inner),
-            Location::Line(n) | Location::NestedInLine(n, _) => Location::NestedInLine(n, inner),
-        }
-    }
-}
+// Where a record is: defined with the cutting of units (`input`), named
+// here too, where every visitor meets it.
+pub use crate::input::Location;
 
 /// What a walk over records reports.
 ///

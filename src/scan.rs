@@ -212,7 +212,7 @@ impl Default for ScanOptions {
 /// let mut sink = CollectSink::default();
 /// let stats = scan(&[dir.clone()], &ScanOptions::default(), &mut sink);
 /// let problem = &sink.problems[0];
-/// assert_eq!(problem.location.as_deref(), Some("line 2"));
+/// assert_eq!(problem.location, Some(cts_audit::records::Location::Line(2)));
 /// assert!(problem.to_string().contains("t.jsonl: line 2: invalid trace: EOF"), "{problem}");
 /// assert_eq!(stats.error_list, sink.problems);
 /// # std::fs::remove_dir_all(dir).unwrap();
@@ -222,16 +222,35 @@ impl Default for ScanOptions {
 pub struct ScanError {
     /// The file (`-` for stdin).
     pub file: PathBuf,
-    /// The record or line, when the problem is in one (`line 7`, `record 3`).
-    pub location: Option<String>,
+    /// The record or line, when the problem is in one; written as
+    /// [`Location::describe`] says it (`line 7`, `record 3`).
+    #[serde(serialize_with = "described")]
+    pub location: Option<Location>,
     /// What is wrong.
     pub message: String,
+}
+
+/// A location as its description, `null` when there is none.
+fn described<S: serde::Serializer>(
+    location: &Option<Location>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match location {
+        Some(location) => serializer.serialize_str(&location.describe()),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl std::fmt::Display for ScanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.location {
-            Some(location) => write!(f, "{}: {}: {}", self.file.display(), location, self.message),
+            Some(location) => write!(
+                f,
+                "{}: {}: {}",
+                self.file.display(),
+                location.describe(),
+                self.message
+            ),
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
@@ -699,7 +718,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         }
         self.result.problems.push(ScanError {
             file: self.file.to_path_buf(),
-            location: Some(location.describe()),
+            location: Some(location),
             message: clip_message(message),
         });
     }
