@@ -731,3 +731,59 @@ fn an_unbalanced_quote_in_a_csv_swallows_no_rows() {
         .unwrap();
     assert_eq!(card["resource_name"], "card\r\nending 4242");
 }
+
+/// A file read whole and the same bytes streamed from stdin are counted
+/// the same way: one test of emptiness, one wording.
+#[test]
+fn a_file_and_a_stream_of_the_same_bytes_are_counted_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = trace(&uuid(70), "bindCard", "CBC", "order").to_string();
+    let truncated_gzip = {
+        let whole = gzip(format!("{line}\n{line}\n").as_bytes());
+        whole[..whole.len() / 2].to_vec()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("blank lines", b"\n\n  \n".to_vec()),
+        ("one record", format!("{line}\n").into_bytes()),
+        ("a truncated gzip", truncated_gzip),
+        ("an unclosed array", format!("[{line},").into_bytes()),
+    ];
+    let stats_of = |args: &[&str], stdin: Option<Vec<u8>>| {
+        let stats = dir.path().join("stats.json");
+        let mut command = cts_audit();
+        command
+            .args(["scan", "-q", "--all", "--format", "jsonl", "--stats"])
+            .arg(&stats)
+            .args(args);
+        if let Some(bytes) = stdin {
+            command.write_stdin(bytes);
+        }
+        command.output().unwrap();
+        let stats: Value = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+        assert_counts_add_up(&stats);
+        let messages: Vec<String> = stats["error_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+            .collect();
+        (
+            [
+                n(&stats, "files"),
+                n(&stats, "files_skipped"),
+                n(&stats, "records"),
+                n(&stats, "record_errors"),
+                n(&stats, "errors"),
+            ],
+            messages,
+        )
+    };
+    for (name, bytes) in cases {
+        let file = dir.path().join("input.bin");
+        std::fs::write(&file, &bytes).unwrap();
+        let as_file = stats_of(&[file.to_str().unwrap()], None);
+        let as_stream = stats_of(&["-"], Some(bytes));
+        assert_eq!(as_file, as_stream, "{name}");
+    }
+}

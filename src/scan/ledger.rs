@@ -91,6 +91,7 @@ impl Ledger<'_> {
             }
             None => {}
         }
+        let had_problems = !end.problems.is_empty();
         for problem in end.problems {
             self.stats.record_errors += u64::from(problem.location.is_some());
             self.problem(ScanError {
@@ -99,12 +100,12 @@ impl Ledger<'_> {
                 message: problem.message,
             });
         }
-        let empty = end.container.is_none() && !any_records;
+        let empty = is_empty_file(end.container, any_records, had_problems);
         if empty {
             self.problem(ScanError {
                 file: end.path,
                 location: None,
-                message: "empty input: no traces".into(),
+                message: EMPTY_FILE.into(),
             });
         }
         account_file(&mut self.stats, empty, any_records, digests);

@@ -101,6 +101,20 @@ pub struct Stats {
     pub unlisted_errors: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
+/// What is said of a file with nothing in it.
+pub(super) const EMPTY_FILE: &str = "empty file: no traces";
+
+/// Whether a file read to its end was empty: its content was not
+/// recognised, and nothing in it was read, neither a record nor a problem.
+/// The one test, for files read whole and files streamed alike.
+pub(super) fn is_empty_file(
+    container: Option<crate::input::Container>,
+    had_records: bool,
+    had_problems: bool,
+) -> bool {
+    container.is_none() && !had_records && !had_problems
+}
+
 /// Counts a file once it is read: skipped (empty or unreadable), an
 /// integrity digest recognised by content, or a trace file.
 pub(super) fn account_file(stats: &mut Stats, skipped: bool, had_records: bool, digests: u64) {

@@ -420,12 +420,13 @@ pub(super) fn process_content(
         message: p.message,
     });
     result.problems.extend(read_problems);
-    if container.is_none() && result.problems.is_empty() {
+    let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
+    if is_empty_file(container, had_records, !result.problems.is_empty()) {
         result.skipped = true;
         result.problems.push(ScanError {
             file: path.to_path_buf(),
             location: None,
-            message: "empty file: no traces".into(),
+            message: EMPTY_FILE.into(),
         });
     }
     result
