@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         units.push(unit)
     });
     if let Some(problem) = problems.first() {
-        return Err(format!("{path}: {}", problem.message).into());
+        return Err(format!("{path}: {}", problem.error).into());
     }
     let bytes: usize = units.iter().map(|unit| unit.bytes.len()).sum();
     let pool = rayon::ThreadPoolBuilder::new()

@@ -395,9 +395,9 @@ impl Iterator for VerdictStream<'_> {
                         let error = match problem.location {
                             Some(location) => AnalyzeError::Record {
                                 location: location.describe(),
-                                message: problem.message,
+                                message: problem.error.to_string(),
                             },
-                            None => AnalyzeError::Read(problem.message),
+                            None => AnalyzeError::Read(problem.error.to_string()),
                         };
                         self.pending.push_back(Err(error));
                     }

@@ -79,3 +79,100 @@ impl Default for Limits {
 /// Content that does not start with `{` or `[` must show a line break (a
 /// CSV header's end) within this many bytes to be read at all.
 const MAX_HEADER_BYTES: usize = 1 << 20;
+
+/// What went wrong reading an input. Each is reported against its file
+/// (and record, when there is one), and the scan goes on.
+///
+/// ```
+/// use cts_audit::input::{open_member, InputError};
+/// let err = open_member(&b"BZh91AY&SY"[..]).err().unwrap();
+/// assert!(matches!(err, InputError::Compression(_)));
+/// assert!(err.to_string().starts_with("bzip2-compressed"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// A path in a folder that is not a regular file.
+    #[error("not a regular file (a pipe, socket or device inside a directory): not read")]
+    NotRegularFile,
+    /// A folder could not be walked.
+    #[error("{0}")]
+    Walk(String),
+    /// A compression this tool does not read, or content that is not what
+    /// its magic bytes say.
+    #[error("{0}")]
+    Compression(String),
+    /// A tar archive inside an archive.
+    #[error(
+        "a tar archive inside the archive, which is not read: extract it first (`tar xf FILE`)"
+    )]
+    TarInTar,
+    /// An archive whose first header cannot be read.
+    #[error("unreadable tar archive: {0}")]
+    UnreadableTar(String),
+    /// An archive damaged after its first member: the members before are read.
+    #[error("damaged tar archive: {0}")]
+    DamagedTar(String),
+    /// A link, a device or another member that holds no bytes of its own.
+    #[error("a {0} member of the archive, not a regular file: not read")]
+    NotRegularMember(String),
+    /// The input ends inside a compressed stream.
+    #[error("truncated input (gzip stream ends early) after {at} bytes")]
+    Truncated {
+        /// Bytes read before the end.
+        at: u64,
+    },
+    /// Compressed data that does not decompress.
+    #[error("corrupt compressed data after {at} bytes: {detail}")]
+    Corrupt {
+        /// Bytes read before the damage.
+        at: u64,
+        /// What the decompressor said.
+        detail: String,
+    },
+    /// Any other read error.
+    #[error("read error after {at} bytes: {detail}")]
+    Read {
+        /// Bytes read before the error.
+        at: u64,
+        /// What the system said.
+        detail: String,
+    },
+    /// Content with NUL bytes: not text.
+    #[error("binary content ({nuls} NUL bytes in the first {looked} bytes), not an export of traces: not read")]
+    Binary {
+        /// NUL bytes seen.
+        nuls: usize,
+        /// Bytes looked at.
+        looked: usize,
+    },
+    /// Text that is not JSON and has no line break within the cap.
+    #[error("no line break in the first {0}: not a recognised export (JSON, JSON lines or a CSV table of traces); not read")]
+    Unrecognised(String),
+    /// One record (or one document or CSV table read whole) over
+    /// [`Limits::max_record_bytes`].
+    #[error("{what} over {cap}; the rest of the file is skipped")]
+    RecordOverCap {
+        /// `a single record`, or `a single JSON document or CSV table`.
+        what: &'static str,
+        /// The cap, described.
+        cap: String,
+    },
+    /// A file over [`Limits::max_file_bytes`].
+    #[error("the file is over the cap of {0} (decompressed); the rest of it is not read")]
+    FileOverCap(String),
+    /// A JSON array followed by more content: the rest is read as lines.
+    #[error("a JSON array is followed by other content at byte {at} (line {line}): the rest is read as JSON lines")]
+    ArrayFollowed {
+        /// Where the other content starts.
+        at: u64,
+        /// Its line.
+        line: u64,
+    },
+    /// The last element of an array, cut off.
+    #[error("truncated array element at end of input")]
+    TruncatedElement,
+    /// An array with no closing bracket.
+    #[error("the JSON array is not closed (truncated file?)")]
+    ArrayNotClosed,
+}

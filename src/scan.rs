@@ -110,7 +110,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         ledger.problem(ScanError {
             file: path,
             location: None,
-            message,
+            message: message.to_string(),
         });
     }
     let pool = match rayon::ThreadPoolBuilder::new()

@@ -66,7 +66,7 @@ pub fn is_digest_name(path: &Path) -> bool {
 /// assert!(problems.is_empty());
 /// assert!(files.iter().all(|f| !f.path.as_os_str().is_empty() && !f.is_stream));
 /// ```
-pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
+pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, InputError)>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     let stream = |path: &Path| InputFile {
@@ -100,11 +100,9 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
                         is_stream: false,
                     });
                 }
-                Ok(entry) if !entry.file_type().is_dir() => problems.push((
-                    entry.into_path(),
-                    "not a regular file (a pipe, socket or device inside a directory): not read"
-                        .into(),
-                )),
+                Ok(entry) if !entry.file_type().is_dir() => {
+                    problems.push((entry.into_path(), InputError::NotRegularFile))
+                }
                 Ok(_) => {}
                 Err(err) => {
                     let at = err
@@ -114,7 +112,7 @@ pub fn find(paths: &[PathBuf]) -> (Vec<InputFile>, Vec<(PathBuf, String)>) {
                     let message = err
                         .io_error()
                         .map_or_else(|| err.to_string(), ToString::to_string);
-                    problems.push((at, message));
+                    problems.push((at, InputError::Walk(message)));
                 }
             }
         }

@@ -66,7 +66,7 @@ pub struct TarMember<'r> {
     pub size: u64,
     /// Its bytes as stored ([`open_member`] reads them); or why it is not
     /// read (a link, a device).
-    pub raw: Result<Box<dyn Read + 'r>, String>,
+    pub raw: Result<Box<dyn Read + 'r>, InputError>,
 }
 
 /// The content of a member's bytes, gunzipped when it is gzip; or why it is
@@ -78,17 +78,15 @@ pub struct TarMember<'r> {
 /// let mut text = String::new();
 /// open_member(&b"[]"[..]).unwrap().read_to_string(&mut text).unwrap();
 /// assert_eq!(text, "[]");
-/// assert!(open_member(&b"BZh91AY&SY"[..]).err().unwrap().starts_with("bzip2-compressed"));
+/// assert!(open_member(&b"BZh91AY&SY"[..]).err().unwrap().to_string().starts_with("bzip2-compressed"));
 /// ```
-pub fn open_member<'r, R: Read + 'r>(raw: R) -> Result<Box<dyn Read + 'r>, String> {
+pub fn open_member<'r, R: Read + 'r>(raw: R) -> Result<Box<dyn Read + 'r>, InputError> {
     match decompress(raw) {
         Ok(content) => match sniff_tar(content) {
-            (true, _) => Err("a tar archive inside the archive, which is not read: \
-                              extract it first (`tar xf FILE`)"
-                .to_owned()),
+            (true, _) => Err(InputError::TarInTar),
             (false, content) => Ok(Box::new(content)),
         },
-        Err(err) => Err(err.to_string()),
+        Err(err) => Err(InputError::Compression(err.to_string())),
     }
 }
 
@@ -119,16 +117,16 @@ pub fn each_tar_member(
     archive: &Path,
     content: Box<dyn Read + Send>,
     visit: &mut dyn FnMut(TarMember<'_>) -> std::ops::ControlFlow<()>,
-) -> Option<String> {
+) -> Option<InputError> {
     let mut tar = tar::Archive::new(content);
     let entries = match tar.entries() {
         Ok(entries) => entries,
-        Err(err) => return Some(format!("unreadable tar archive: {err}")),
+        Err(err) => return Some(InputError::UnreadableTar(err.to_string())),
     };
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
-            Err(err) => return Some(format!("damaged tar archive: {err}")),
+            Err(err) => return Some(InputError::DamagedTar(err.to_string())),
         };
         let kind = entry.header().entry_type();
         if kind.is_dir() {
@@ -139,9 +137,7 @@ pub fn each_tar_member(
         let raw = if kind.is_file() {
             Ok(Box::new(entry) as Box<dyn Read>)
         } else {
-            Err(format!(
-                "a {kind:?} member of the archive, not a regular file: not read"
-            ))
+            Err(InputError::NotRegularMember(format!("{kind:?}")))
         };
         if visit(TarMember { path, size, raw }).is_break() {
             break;

@@ -127,14 +127,14 @@ pub enum Layout {
 /// let mut bytes = 0;
 /// let (_, problems) = read_units(0, &mut decompress(cut).unwrap().boxed(), &mut |unit| bytes += unit.bytes.len());
 /// assert!(bytes > 0); // the whole records before the cut are read
-/// assert!(problems[0].message.contains("truncated"), "{}", problems[0].message);
+/// assert!(problems[0].error.to_string().contains("truncated"), "{}", problems[0].error);
 /// ```
 #[derive(Debug)]
 pub struct ReadProblem {
     /// The record or line it concerns, when known.
     pub location: Option<Location>,
     /// What went wrong.
-    pub message: String,
+    pub error: InputError,
 }
 
 /// Reads `reader` to the end, handing whole-record [`Unit`]s of about
@@ -270,7 +270,7 @@ impl<R: Read> UnitReader<R> {
     /// let line = format!("{{\"request\":\"{}\"}}\n", "x".repeat(4 << 10));
     /// let mut units = UnitReader::new(0, line.as_bytes()).with_limits(limits);
     /// assert!(units.next_unit(&mut Vec::new).is_none());
-    /// assert!(units.take_problems()[0].message.contains("over 1 KiB"));
+    /// assert!(units.take_problems()[0].error.to_string().contains("over 1 KiB"));
     /// ```
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -308,7 +308,7 @@ impl<R: Read> UnitReader<R> {
         let at = self.consumed + self.buf.len() as u64;
         self.problems.push(ReadProblem {
             location: None,
-            message: read_error(err, at),
+            error: read_error(err, at),
         });
         self.eof = true;
     }
@@ -350,10 +350,10 @@ impl<R: Read> UnitReader<R> {
             let starts_with_nul = content.is_none()
                 && self.buf[before..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&0);
             if starts_with_nul || (before == 0 && nuls * 8 > self.buf.len()) {
-                return self.refuse(format!(
-                    "binary content ({nuls} NUL bytes in the first {} bytes), not an export of traces: not read",
-                    self.buf.len() - before
-                ));
+                return self.refuse(InputError::Binary {
+                    nuls,
+                    looked: self.buf.len() - before,
+                });
             }
             let bom = if self.buf.starts_with(b"\xEF\xBB\xBF") {
                 3
@@ -395,11 +395,7 @@ impl<R: Read> UnitReader<R> {
                 MAX_HEADER_BYTES
             };
             if self.buf.len() - start > cap {
-                return self.refuse(format!(
-                    "no line break in the first {}: not a recognised export \
-                     (JSON, JSON lines or a CSV table of traces); not read",
-                    describe_bytes(cap as u64)
-                ));
+                return self.refuse(InputError::Unrecognised(describe_bytes(cap as u64)));
             }
         };
         self.container = container;
@@ -427,10 +423,10 @@ impl<R: Read> UnitReader<R> {
     }
 
     /// Stops reading: the content is not read, for `why`.
-    pub(super) fn refuse(&mut self, why: String) {
+    pub(super) fn refuse(&mut self, why: InputError) {
         self.problems.push(ReadProblem {
             location: None,
-            message: why,
+            error: why,
         });
         self.refused = true;
         self.done = true;
@@ -497,10 +493,10 @@ impl<R: Read> UnitReader<R> {
                     };
                     self.problems.push(ReadProblem {
                         location: None,
-                        message: format!(
-                            "{what} over {}; the rest of the file is skipped",
-                            describe_bytes(self.limits.max_record_bytes as u64)
-                        ),
+                        error: InputError::RecordOverCap {
+                            what,
+                            cap: describe_bytes(self.limits.max_record_bytes as u64),
+                        },
                     });
                     self.done = true;
                     return None;
@@ -538,10 +534,7 @@ impl<R: Read> UnitReader<R> {
     pub(super) fn cap_reached(&mut self) {
         self.problems.push(ReadProblem {
             location: None,
-            message: format!(
-                "the file is over the cap of {} (decompressed); the rest of it is not read",
-                describe_bytes(self.limits.max_file_bytes)
-            ),
+            error: InputError::FileOverCap(describe_bytes(self.limits.max_file_bytes)),
         });
     }
 
@@ -585,15 +578,17 @@ pub(super) fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io
     Ok(total)
 }
 
-pub(super) fn read_error(err: &io::Error, at: u64) -> String {
+pub(super) fn read_error(err: &io::Error, at: u64) -> InputError {
     match err.kind() {
-        io::ErrorKind::UnexpectedEof => {
-            format!("truncated input (gzip stream ends early) after {at} bytes")
-        }
-        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
-            format!("corrupt compressed data after {at} bytes: {err}")
-        }
-        _ => format!("read error after {at} bytes: {err}"),
+        io::ErrorKind::UnexpectedEof => InputError::Truncated { at },
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => InputError::Corrupt {
+            at,
+            detail: err.to_string(),
+        },
+        _ => InputError::Read {
+            at,
+            detail: err.to_string(),
+        },
     }
 }
 
@@ -664,10 +659,7 @@ impl Cutter {
                     // Not at a record: nothing is lost.
                     problems.push(ReadProblem {
                         location: None,
-                        message: format!(
-                            "a JSON array is followed by other content at byte {at} (line {line}): \
-                             the rest is read as JSON lines"
-                        ),
+                        error: InputError::ArrayFollowed { at, line },
                     });
                     let rest = split_into(buf, end, spare);
                     let unit = elements_unit(file, first_index, ranges, buf);
@@ -689,12 +681,12 @@ impl Cutter {
                     {
                         problems.push(ReadProblem {
                             location: Some(Location::Record(scanner.next_index)),
-                            message: "truncated array element at end of input".into(),
+                            error: InputError::TruncatedElement,
                         });
                     } else {
                         problems.push(ReadProblem {
                             location: None,
-                            message: "the JSON array is not closed (truncated file?)".into(),
+                            error: InputError::ArrayNotClosed,
                         });
                     }
                 }
@@ -942,7 +934,10 @@ mod tests {
         ));
         assert_eq!(problems.len(), 1);
         assert!(
-            problems[0].message.contains("at byte 10 (line 2)"),
+            problems[0]
+                .error
+                .to_string()
+                .contains("at byte 10 (line 2)"),
             "{problems:?}"
         );
 

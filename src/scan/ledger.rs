@@ -97,7 +97,7 @@ impl Ledger<'_> {
             self.problem(ScanError {
                 file: end.path.clone(),
                 location: problem.location,
-                message: problem.message,
+                message: problem.error.to_string(),
             });
         }
         let empty = is_empty_file(end.container, any_records, had_problems);

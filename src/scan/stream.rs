@@ -122,7 +122,9 @@ pub(super) fn read_pieces(
     }
     let mut problems = units.take_problems();
     let not_read = if units.refused() {
-        let why = problems.pop().map_or_else(String::new, |p| p.message);
+        let why = problems
+            .pop()
+            .map_or_else(String::new, |p| p.error.to_string());
         Some(NotRead::Refused(why))
     } else {
         None
@@ -164,7 +166,7 @@ pub(super) fn read_archive_pieces(
         }
         let raw = match member.raw {
             Ok(raw) => raw,
-            Err(why) => return send(not_read(NotRead::Refused(why))),
+            Err(why) => return send(not_read(NotRead::Refused(why.to_string()))),
         };
         if member.size <= SMALL_FILE_BYTES {
             // Small members (an OBS download's transfer files) are read
@@ -189,10 +191,10 @@ pub(super) fn read_archive_pieces(
                 send,
                 spare,
             ),
-            Err(why) => send(not_read(NotRead::Refused(why))),
+            Err(why) => send(not_read(NotRead::Refused(why.to_string()))),
         }
     });
-    (members, damage)
+    (members, damage.map(|e| e.to_string()))
 }
 
 /// Runs `read` on a reader thread and the units it cuts on the pool,

@@ -347,7 +347,7 @@ pub(super) fn process_member(member: &SmallMember, options: &ScanOptions) -> Uni
             options,
             UnitResult::default(),
         ),
-        Err(message) => return refused(path, message, UnitResult::default()),
+        Err(message) => return refused(path, message.to_string(), UnitResult::default()),
     };
     if let Some(err) = &member.cut {
         result.problems.push(ScanError {
@@ -409,7 +409,9 @@ pub(super) fn process_content(
     }
     let (container, mut problems) = (units.container(), units.take_problems());
     if units.refused() {
-        let why = problems.pop().map_or_else(String::new, |p| p.message);
+        let why = problems
+            .pop()
+            .map_or_else(String::new, |p| p.error.to_string());
         return refused(path, why, result);
     }
     // A problem at a record (a truncated last element) loses that record.
@@ -417,7 +419,7 @@ pub(super) fn process_content(
     let read_problems = problems.into_iter().map(|p| ScanError {
         file: path.to_path_buf(),
         location: p.location,
-        message: p.message,
+        message: p.error.to_string(),
     });
     result.problems.extend(read_problems);
     let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
