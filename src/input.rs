@@ -13,13 +13,19 @@ mod find;
 mod open;
 mod units;
 
-pub use container::{csv_column, csv_delimiter, strip_bom, Container};
+pub use container::Container;
+// Helpers of the record walk (`records`); public for their doctests only.
+#[doc(hidden)]
+pub use container::{csv_column, csv_delimiter, strip_bom};
 pub use find::{find, is_digest_name, InputFile};
 pub use open::{
     decompress, each_tar_member, member_path, open, open_member, Decompressed, Opened, Sniffed,
     TarMember,
 };
-pub use units::{read_units, read_units_into, Layout, Location, ReadProblem, Unit, UnitReader};
+// The scan's buffer reuse; public for its doctest only.
+#[doc(hidden)]
+pub use units::read_units_into;
+pub use units::{read_units, Layout, Location, ReadProblem, Unit, UnitReader};
 
 use memchr::memchr_iter;
 use std::fs::File;

@@ -47,6 +47,9 @@ use judge::*;
 use ledger::*;
 pub use options::{Filters, ScanOptions};
 use rayon::prelude::*;
+// The dedup set is the scan's own; public for its bench (benches/dedup.rs),
+// not part of the API a plugin builds on (`analyze::AnalyzerState` is).
+#[doc(hidden)]
 pub use seen::{dedup_key, record_print, Seen, SeenIds};
 use serde::Serialize;
 use sink::*;
