@@ -1,6 +1,6 @@
 //! The flat, stable output record ([`Verdict`]), its fields listed once.
 //!
-//! Every list of the verdict's fields comes from the one [`verdict!`]
+//! Every list of the verdict's fields comes from the one `verdict!`
 //! invocation below: the struct, the CSV columns ([`CSV_HEADER`]), the
 //! fields rules and filters test ([`Verdict::field`],
 //! [`condition_fields`]), [`Verdict::into_owned`], and the text fields a
