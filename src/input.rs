@@ -63,7 +63,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 512 << 20;
 ///     read += unit.bytes.len();
 /// }
 /// assert!(read <= 100);
-/// assert!(units.take_problems()[0].message.contains("over the cap"));
+/// assert!(units.take_problems()[0].error.to_string().contains("over the cap"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

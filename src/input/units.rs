@@ -293,11 +293,11 @@ impl<R: Read> UnitReader<R> {
     /// Problems met so far: read errors, a truncated last record.
     ///
     /// ```
-    /// use cts_audit::input::UnitReader;
+    /// use cts_audit::input::{Location, UnitReader};
     /// let mut units = UnitReader::new(0, &b"[{\"trace_id\":\"a\"}, {\"trace_id\":"[..]);
     /// while units.next_unit(&mut Vec::new).is_some() {}
     /// let problems = units.take_problems();
-    /// assert_eq!(problems[0].location.as_deref(), Some("record 2"));
+    /// assert_eq!(problems[0].location, Some(Location::Record(2)));
     /// assert!(units.take_problems().is_empty()); // taken once
     /// ```
     pub fn take_problems(&mut self) -> Vec<ReadProblem> {

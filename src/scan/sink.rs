@@ -59,13 +59,13 @@ impl std::fmt::Display for ScanError {
 /// Receives the scan's output, in order.
 ///
 /// ```
-/// use cts_audit::{catalog::Severity, scan::{scan, ScanError, ScanOptions, Sink}};
+/// use cts_audit::{catalog::Severity, scan::{scan, Record, ScanError, ScanOptions, Sink}};
 /// use std::ops::ControlFlow;
 /// /// Counts the high and critical records, and keeps nothing else.
 /// #[derive(Default)]
 /// struct Alarms(u64);
 /// impl Sink for Alarms {
-///     fn record(&mut self, _rendered: &[u8], severity: Severity) -> ControlFlow<()> {
+///     fn record(&mut self, _record: Record<'_>, severity: Severity) -> ControlFlow<()> {
 ///         self.0 += u64::from(severity >= Severity::High);
 ///         ControlFlow::Continue(())
 ///     }
