@@ -328,20 +328,7 @@ impl<R: Read> UnitReader<R> {
         let mut searched = 0;
         let container = loop {
             let before = self.buf.len();
-            let left = self
-                .limits
-                .max_file_bytes
-                .saturating_sub(self.consumed + before as u64);
-            let want = usize::try_from(left).unwrap_or(usize::MAX).min(64 << 10);
-            match fill(&mut self.reader, &mut self.buf, want) {
-                Ok(0) if want == 0 && !self.at_end() => {
-                    self.cap_reached();
-                    self.eof = true;
-                }
-                Ok(0) => self.eof = true,
-                Ok(_) => {}
-                Err(err) => self.read_problem(&err),
-            }
+            self.fill_capped(64 << 10);
             // Binary content (zeros, an image) is no export of traces: it
             // starts with a NUL, or its first block is thick with them. A
             // stray NUL inside a record is that record's damage, read
@@ -471,20 +458,7 @@ impl<R: Read> UnitReader<R> {
                     self.block_bytes - self.buf.len().min(self.block_bytes) + 1
                 };
                 // Never past the cap on the file: a block ends at it.
-                let left = self
-                    .limits
-                    .max_file_bytes
-                    .saturating_sub(self.consumed + self.buf.len() as u64);
-                let want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
-                match fill(&mut self.reader, &mut self.buf, want) {
-                    Ok(0) if want == 0 && !self.at_end() => {
-                        self.cap_reached();
-                        self.eof = true;
-                    }
-                    Ok(0) => self.eof = true,
-                    Ok(_) => {}
-                    Err(err) => self.read_problem(&err),
-                }
+                self.fill_capped(want);
                 if self.buf.len() > self.limits.max_record_bytes {
                     let what = if document {
                         "a single JSON document or CSV table"
@@ -536,6 +510,25 @@ impl<R: Read> UnitReader<R> {
             location: None,
             error: InputError::FileOverCap(describe_bytes(self.limits.max_file_bytes)),
         });
+    }
+
+    /// Reads up to `want` more bytes, and no further than the file cap:
+    /// the end of the input, the cap and a read error each end the file.
+    pub(super) fn fill_capped(&mut self, want: usize) {
+        let left = self
+            .limits
+            .max_file_bytes
+            .saturating_sub(self.consumed + self.buf.len() as u64);
+        let want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+        match fill(&mut self.reader, &mut self.buf, want) {
+            Ok(0) if want == 0 && !self.at_end() => {
+                self.cap_reached();
+                self.eof = true;
+            }
+            Ok(0) => self.eof = true,
+            Ok(_) => {}
+            Err(err) => self.read_problem(&err),
+        }
     }
 
     /// True when the reader has nothing more to give (asked at the cap).
