@@ -563,7 +563,7 @@ fn summary_line(stats: &Stats, seconds: f64) -> String {
         .map(|(_, n)| n)
         .sum();
     format!(
-        "cts-audit: {} files ({} skipped, {} digests), {} records, {} duplicates, {} conflicts, {} billing ({} catalogued, {} uncatalogued), {} flagged, {} emitted, {} errors, {:.1} MB in {:.2}s",
+        "cts-audit: {} files ({} skipped, {} digests), {} records, {} duplicates, {} conflicts, {} billing and {} audit-trail ({} catalogued, {} uncatalogued), {} flagged, {} emitted, {} errors, {:.1} MB in {:.2}s",
         stats.files,
         stats.files_skipped,
         stats.digests_skipped,
@@ -571,6 +571,7 @@ fn summary_line(stats: &Stats, seconds: f64) -> String {
         stats.duplicates,
         stats.conflicts,
         stats.billing,
+        stats.audit_trail,
         stats.catalogued,
         stats.uncatalogued,
         flagged,
