@@ -45,15 +45,16 @@ pub enum Fires {
     AsCatalog(Category),
 }
 
-/// How a rule judges a record: `None`, or the severity and the reason.
+/// How a rule judges a record: `None`, or the reason it fired. The
+/// severity is the table's ([`Builtin::fires`]), never the judge's.
 #[derive(Debug)]
 enum Judge {
     /// The catalog's policy for one category.
     Policy(Category),
     /// Needs no other record: judged in parallel, as records are read.
-    Alone(fn(&Context<'_, '_>) -> Option<(Severity, String)>),
+    Alone(fn(&Context<'_, '_>) -> Option<String>),
     /// Needs the records before it in time order, in a window.
-    Windowed(fn(&Context<'_, '_>, &mut RuleState) -> Option<(Severity, String)>),
+    Windowed(fn(&Context<'_, '_>, &mut RuleState) -> Option<String>),
 }
 
 /// What the built-in rules' candidate tests read: known from a record's
@@ -161,10 +162,19 @@ impl Builtin {
     /// Judges `event` when it needs no other record; `None` when it does
     /// not fire, or is windowed.
     pub(crate) fn judge_alone(&self, context: &Context<'_, '_>) -> Option<(Severity, String)> {
-        match self.judge {
+        let reason = match self.judge {
             Judge::Policy(category) => policy(category, context),
             Judge::Alone(judge) => judge(context),
             Judge::Windowed(_) => None,
+        }?;
+        Some((self.severity_for(context), reason))
+    }
+
+    /// The severity it gives this record: its own, or the catalog entry's.
+    fn severity_for(&self, context: &Context<'_, '_>) -> Severity {
+        match self.fires {
+            Fires::At(severity) => severity,
+            Fires::AsCatalog(_) => context.event.entry.map_or(Severity::None, |e| e.severity),
         }
     }
 
@@ -175,10 +185,11 @@ impl Builtin {
         context: &Context<'_, '_>,
         state: &mut RuleState,
     ) -> Option<(Severity, String)> {
-        match self.judge {
+        let reason = match self.judge {
             Judge::Windowed(judge) => judge(context, state),
             _ => None,
-        }
+        }?;
+        Some((self.severity_for(context), reason))
     }
 }
 
@@ -387,53 +398,48 @@ const DEDUCTION: &[&str] = &[
     "setResourcesRenewConfig",
 ];
 
-fn policy(category: Category, c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn policy(category: Category, c: &Context<'_, '_>) -> Option<String> {
     let entry = c.event.entry.filter(|e| e.category == category)?;
     (entry.severity >= Severity::Low).then(|| {
-        let reason = format!(
+        format!(
             "{}: {} ({}, {})",
             c.name, entry.operation, entry.category, entry.severity
-        );
-        (entry.severity, reason)
+        )
     })
 }
 
-fn failed_sensitive(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn failed_sensitive(c: &Context<'_, '_>) -> Option<String> {
     (c.facts.sensitive && c.event.failed).then(|| {
-        let reason = format!(
+        format!(
             "failed {} by {}{}",
             c.name,
             c.actor,
             failure_detail(c.event)
-        );
-        (Severity::Medium, reason)
+        )
     })
 }
 
-fn incident_billing(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn incident_billing(c: &Context<'_, '_>) -> Option<String> {
     (c.facts.billing && c.facts.incident).then(|| {
-        let reason = format!(
+        format!(
             "{} by {} rated incident{}",
             c.name,
             c.actor,
             failure_detail(c.event)
-        );
-        (Severity::High, reason)
+        )
     })
 }
 
-fn root_money(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn root_money(c: &Context<'_, '_>) -> Option<String> {
     let money = matches!(
         c.event.category,
         Some(Category::Payment | Category::PaymentMethod)
     );
-    (c.event.root_user == Some(true) && money).then(|| {
-        let reason = format!("{} by the root account {}", c.name, c.actor);
-        (Severity::High, reason)
-    })
+    (c.event.root_user == Some(true) && money)
+        .then(|| format!("{} by the root account {}", c.name, c.actor))
 }
 
-fn federated_finance(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn federated_finance(c: &Context<'_, '_>) -> Option<String> {
     let kind = c
         .event
         .user_type
@@ -441,13 +447,10 @@ fn federated_finance(c: &Context<'_, '_>) -> Option<(Severity, String)> {
         .filter(|t| matches!(*t, "ExternalUser" | "AssumedAgency"))?;
     let finance =
         c.event.category == Some(Category::PaymentMethod) || DEDUCTION.contains(&c.name.as_ref());
-    finance.then(|| {
-        let reason = format!("{} by {kind} identity {}", c.name, c.actor);
-        (Severity::High, reason)
-    })
+    finance.then(|| format!("{} by {kind} identity {}", c.name, c.actor))
 }
 
-fn tamper(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn tamper(c: &Context<'_, '_>) -> Option<String> {
     let by_cts = c
         .event
         .service_type
@@ -460,50 +463,47 @@ fn tamper(c: &Context<'_, '_>) -> Option<(Severity, String)> {
             .as_deref()
             .or(c.event.resource_id.as_deref())
             .map_or(String::new(), |r| format!(" {r}"));
-        let reason = format!(
+        format!(
             "{}{resource} by {}: the audit trail loses coverage",
             c.name, c.actor
-        );
-        (Severity::High, reason)
+        )
     })
 }
 
-fn malformed(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn malformed(c: &Context<'_, '_>) -> Option<String> {
     let keys = c.event.malformed.as_deref()?;
     let reason = format!(
         "{} by {}: the record gives {keys} more than once (the last value is read); \
          a record with two answers to what it is may have been edited",
         c.name, c.actor
     );
-    Some((Severity::Medium, reason))
+    Some(reason)
 }
 
-fn conflict(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn conflict(c: &Context<'_, '_>) -> Option<String> {
     c.event.conflict.then(|| {
         let id = c.event.trace_id.as_deref().unwrap_or("-");
-        let reason = format!(
+        format!(
             "{} by {}: trace_id {id} was first seen on a different record \
              (another operation, resource type, rating or time); a re-delivery repeats \
              its record, so this one is kept, not dropped as a duplicate",
             c.name, c.actor
-        );
-        (Severity::High, reason)
+        )
     })
 }
 
-fn offhours(c: &Context<'_, '_>) -> Option<(Severity, String)> {
+fn offhours(c: &Context<'_, '_>) -> Option<String> {
     let hours = c.rules.settings.business_hours?;
     let when = off_hours(c.event.time_ms?, hours)?;
     c.facts.sensitive.then(|| {
-        let reason = format!(
+        format!(
             "{} by {} at {when}, outside business hours {:02}-{:02}",
             c.name, c.actor, hours.start_hour, hours.end_hour
-        );
-        (Severity::Low, reason)
+        )
     })
 }
 
-fn failed_repeated(c: &Context<'_, '_>, state: &mut RuleState) -> Option<(Severity, String)> {
+fn failed_repeated(c: &Context<'_, '_>, state: &mut RuleState) -> Option<String> {
     let time = c.event.time_ms?;
     if !(c.facts.sensitive && c.event.failed) {
         return None;
@@ -545,10 +545,10 @@ fn failed_repeated(c: &Context<'_, '_>, state: &mut RuleState) -> Option<(Severi
         describe_span(s.failure_window_ms),
         listed.join(", ")
     );
-    Some((Severity::High, reason))
+    Some(reason)
 }
 
-fn export_burst(c: &Context<'_, '_>, state: &mut RuleState) -> Option<(Severity, String)> {
+fn export_burst(c: &Context<'_, '_>, state: &mut RuleState) -> Option<String> {
     let time = c.event.time_ms?;
     if c.event.category != Some(Category::Export) {
         return None;
@@ -557,17 +557,16 @@ fn export_burst(c: &Context<'_, '_>, state: &mut RuleState) -> Option<(Severity,
     let window = state.exports.entry_ref(c.actor.as_ref()).or_default();
     slide(window, time, s.export_window_ms);
     (window.len() as u32 >= s.export_threshold).then(|| {
-        let reason = format!(
+        format!(
             "{} exports of financial data by {} within {}: possible exfiltration",
             window.len(),
             c.actor,
             describe_span(s.export_window_ms)
-        );
-        (Severity::High, reason)
+        )
     })
 }
 
-fn source_first_seen(c: &Context<'_, '_>, state: &mut RuleState) -> Option<(Severity, String)> {
+fn source_first_seen(c: &Context<'_, '_>, state: &mut RuleState) -> Option<String> {
     c.event.time_ms?;
     let ip = c.event.source_ip.as_deref()?;
     let seen = state
@@ -583,13 +582,12 @@ fn source_first_seen(c: &Context<'_, '_>, state: &mut RuleState) -> Option<(Seve
     let new = !seen.contains(ip);
     let fired = (c.facts.sensitive && new && !seen.is_empty()).then(|| {
         let known: Vec<&str> = seen.iter().take(3).map(String::as_str).collect();
-        let reason = format!(
+        format!(
             "{} by {} from {ip}, first seen for this actor (known: {})",
             c.name,
             c.actor,
             known.join(", ")
-        );
-        (Severity::Medium, reason)
+        )
     });
     // An actor's history is its sensitive records (README), whatever else
     // is judged in the window.
