@@ -18,6 +18,7 @@ pub use container::Container;
 #[doc(hidden)]
 pub use container::{csv_column, csv_delimiter, strip_bom};
 pub use find::{find, is_digest_name, InputFile};
+pub(crate) use open::TAR_MAGIC_AT;
 pub use open::{
     decompress, each_tar_member, member_path, open, open_member, Decompressed, Opened, Sniffed,
     TarMember,

@@ -7,6 +7,7 @@ pub mod analyze;
 pub mod catalog;
 pub mod classify;
 pub mod input;
+pub mod integrity;
 pub mod records;
 pub mod report;
 pub mod rules;

@@ -4,6 +4,7 @@ mod catalog_cmd;
 mod rules_cmd;
 mod scan_cmd;
 mod table;
+mod verify_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Catalog(catalog_cmd::CatalogArgs),
     /// List the rules, or check a rules file.
     Rules(rules_cmd::RulesArgs),
+    /// Check a downloaded trail's signed digests: is it complete and unaltered?
+    Verify(verify_cmd::VerifyArgs),
 }
 
 /// Output formats shared by the subcommands.
@@ -61,6 +64,7 @@ pub fn run() -> ExitCode {
         Command::Scan(args) => scan_cmd::run(&args),
         Command::Catalog(args) => catalog_cmd::run(&args),
         Command::Rules(args) => rules_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

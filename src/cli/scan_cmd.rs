@@ -531,7 +531,8 @@ fn finish_output<W: Write>(sink: &mut CliSink<W>, args: &ScanArgs) -> Result<()>
     Ok(())
 }
 
-fn write_stats(path: &Path, stats: &Stats) -> Result<()> {
+/// Writes `stats` as pretty JSON to `path` (`--stats`).
+pub(super) fn write_stats(path: &Path, stats: &impl serde::Serialize) -> Result<()> {
     let file = std::fs::File::create(path)
         .with_context(|| format!("cannot write --stats file {}", path.display()))?;
     let mut writer = io::BufWriter::new(file);

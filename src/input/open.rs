@@ -44,7 +44,7 @@ pub fn open(input: &InputFile) -> io::Result<Opened> {
 }
 
 /// Where a tar header keeps its magic, `ustar`.
-pub(super) const TAR_MAGIC_AT: std::ops::Range<usize> = 257..262;
+pub(crate) const TAR_MAGIC_AT: std::ops::Range<usize> = 257..262;
 
 /// Whether `content` is a tar archive, and the content itself, whole.
 pub(super) fn sniff_tar<R: Read>(mut content: R) -> (bool, Sniffed<R>) {
