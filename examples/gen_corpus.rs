@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release --example gen_corpus -- --records 2000000 --seed 7 --out corpus/big.jsonl
 //! cargo run --release --example gen_corpus -- --records 50000 --form obs --out corpus/obs   # OBS tree of .json.gz
+//! cargo run --release --example sign_trail -- corpus/obs tests/keys/test-signing-key.pem > corpus/obs.sig  # its digests
 //! ```
 //!
 //! Records follow ../shared/reference/cts-trace-format.md: most are other
@@ -182,13 +183,14 @@ fn main() {
             while written < args.records {
                 let n = per_file.min(args.records - written);
                 let traces: Vec<Value> = (0..n).map(|_| next(&mut rng)).collect();
+                // 288 five-minute files a day; the name's time matches its day folder.
+                let day = 1 + file_no / 288 % 28;
                 let dir = args.out.join(format!(
-                    "CloudTraces/ap-southeast-1/2024/06/{:02}/system/CBC",
-                    1 + file_no / 288 % 28
+                    "CloudTraces/ap-southeast-1/2024/06/{day:02}/system/CBC"
                 ));
                 std::fs::create_dir_all(&dir)?;
                 let name = format!(
-                    "cts_CloudTrace_ap-southeast-1_2024-06-19T{:02}-{:02}-00Z_{:016x}.json.gz",
+                    "cts_CloudTrace_ap-southeast-1_2024-06-{day:02}T{:02}-{:02}-00Z_{:016x}.json.gz",
                     file_no / 12 % 24,
                     file_no % 12 * 5,
                     file_no

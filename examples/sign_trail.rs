@@ -4,7 +4,7 @@
 //! same code (tests/common/trail.rs).
 //!
 //! ```sh
-//! cargo run --example sign_trail -- samples tests/keys/test-signing-key.pem > samples/signatures.txt
+//! cargo run --example sign_trail -- samples tests/keys/test-signing-key.pem > tests/keys/samples-signatures.txt
 //! ```
 //!
 //! Prints the newest digest of each folder with its signature, as `verify

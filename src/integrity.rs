@@ -15,7 +15,7 @@
 //! // The samples are signed with the tests' key; their newest digests'
 //! // signatures (OBS metadata, lost by a download) are in signatures.txt.
 //! let key = PublicKey::parse(&std::fs::read("tests/keys/test-public-key.pem").unwrap()).unwrap();
-//! let signatures = parse_signatures(&std::fs::read_to_string("samples/signatures.txt").unwrap()).unwrap();
+//! let signatures = parse_signatures(&std::fs::read_to_string("tests/keys/samples-signatures.txt").unwrap()).unwrap();
 //! let report = verify(&["samples/CloudTraces".into()], &key, &signatures);
 //! assert_eq!(report.stats.problems, 0);
 //! assert_eq!(report.stats.verified, 4);
@@ -36,7 +36,7 @@ pub use finding::{Check, Finding, Integrity, TimeRange};
 pub use key::{
     parse_signatures, signature_pair, KeyError, PublicKey, SignatureCheck, CTS_PUBLIC_KEY,
 };
-pub use read::{looks_like_digest, read_inputs, Hashed, Stored};
+pub use read::{looks_like_digest, read_digests, read_inputs, Hashed, Stored};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use md5::{Digest as _, Md5};

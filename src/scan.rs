@@ -32,6 +32,7 @@ mod seen;
 mod sink;
 mod stats;
 mod stream;
+mod verify;
 mod worker;
 
 use crate::catalog::Severity;
@@ -61,6 +62,8 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use stream::*;
+use verify::FileCheck;
+pub use verify::IntegrityReport;
 use worker::*;
 
 /// The most worker threads a scan starts: eight per core. More only
@@ -102,6 +105,7 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
         found: Vec::new(),
         severities: [0; Severity::ALL.len()],
         found_files: files.len(),
+        file_checks: Vec::new(),
         members: Vec::new(),
         max_errors: options.max_errors,
         stopped: false,

@@ -250,9 +250,10 @@ pub fn ocsf(verdict: &Verdict<'_>) -> Value {
     Value::Object(event)
 }
 
-/// What only cts-audit knows: rules, reasons, catalog fields, source.
+/// What only cts-audit knows: rules, reasons, catalog fields, source, and
+/// (`scan --verify`) the integrity of the record's file.
 fn extension(verdict: &Verdict<'_>) -> Value {
-    json!({
+    let mut extension = json!({
         "severity": verdict.severity,
         "rules": verdict.rules,
         "reasons": verdict.reasons,
@@ -261,7 +262,11 @@ fn extension(verdict: &Verdict<'_>) -> Value {
         "billing": verdict.billing,
         "catalogued": verdict.catalogued,
         "source": verdict.source,
-    })
+    });
+    if let (Some(integrity), Value::Object(fields)) = (verdict.integrity, &mut extension) {
+        fields.insert("integrity".into(), integrity.name().into());
+    }
+    extension
 }
 
 /// The verdict as an Elastic Common Schema document; `original` is kept as

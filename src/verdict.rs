@@ -10,9 +10,11 @@
 
 use crate::catalog::{Category, Entry, Severity};
 use crate::classify::{Classification, Kind};
+use crate::integrity::Integrity;
 use crate::trace::{Trace, User};
 use serde::Serialize;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// What every field type of a [`Verdict`] can do: read as text (rule
 /// conditions, filters, CSV cells), detach from the input it borrows, and,
@@ -82,6 +84,8 @@ owned_field!(Vec<Cow<'static, str>>, |v| Some(Cow::Owned(v.join("; "))));
 owned_field!(Vec<String>, |v| Some(Cow::Owned(v.join("; "))));
 owned_field!(String, |v| Some(Cow::Borrowed(v.as_str())));
 owned_field!(Option<String>, |v| v.as_deref().map(Cow::Borrowed));
+owned_field!(Option<Integrity>, |v| v.map(|i| Cow::Borrowed(i.name())));
+owned_field!(Option<Arc<str>>, |v| v.as_deref().map(Cow::Borrowed));
 owned_field!(Option<&'static Entry>, |v| v
     .map(|e| Cow::Borrowed(e.operation)));
 
@@ -91,21 +95,21 @@ macro_rules! verdict {
     (
         $(#[$meta:meta])*
         struct Verdict<$lt:lifetime>;
-        output { $( $(#[doc = $out_doc:literal])* $out:ident: $out_type:ty, )* }
-        internal { $( $(#[doc = $in_doc:literal])* $int:ident: $in_type:ty, )* }
+        output { $( $(#[$out_meta:meta])* $out:ident: $out_type:ty, )* }
+        internal { $( $(#[$in_meta:meta])* $int:ident: $in_type:ty, )* }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, Serialize)]
         pub struct Verdict<$lt> {
-            $( $(#[doc = $out_doc])* pub $out: $out_type, )*
-            $( $(#[doc = $in_doc])* #[serde(skip)] pub $int: $in_type, )*
+            $( $(#[$out_meta])* pub $out: $out_type, )*
+            $( $(#[$in_meta])* #[serde(skip)] pub $int: $in_type, )*
         }
 
         /// The CSV columns, in order: the output fields.
         ///
         /// ```
         /// use cts_audit::verdict::CSV_HEADER;
-        /// assert_eq!((CSV_HEADER[0], CSV_HEADER[CSV_HEADER.len() - 1]), ("trace_id", "source"));
+        /// assert_eq!((CSV_HEADER[0], CSV_HEADER[CSV_HEADER.len() - 1]), ("trace_id", "integrity"));
         /// ```
         pub const CSV_HEADER: &[&str] = &[$(stringify!($out)),*];
 
@@ -256,6 +260,10 @@ struct Verdict<'a>;
         /// the N-th record of an array or document (`FILE#N.M` for the M-th trace
         /// of an API page).
         source: String,
+        /// `scan --verify` only: `verified`, `modified`, `unlisted` or
+        /// `unverified`, from the integrity check of the record's file.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        integrity: Option<Integrity>,
     }
     internal {
         /// `time` as epoch milliseconds, for rules and filters.
@@ -271,6 +279,9 @@ struct Verdict<'a>;
         /// (a different operation, resource type, rating or time): it is kept,
         /// and `audit.conflict` fires on it.
         conflict: bool,
+        /// `scan --verify`: the check its file failed, naming the file, when
+        /// it was modified or unlisted; `audit.integrity` gives it as reason.
+        integrity_note: Option<Arc<str>>,
     }
 }
 

@@ -596,7 +596,7 @@ fn the_signed_samples_verify() {
             "--public-key",
         ])
         .arg("tests/keys/test-public-key.pem")
-        .args(["--signatures", "samples/signatures.txt"])
+        .args(["--signatures", "tests/keys/samples-signatures.txt"])
         .output()
         .unwrap();
     assert_eq!(
@@ -620,4 +620,198 @@ fn read_gz(path: &Path) -> Vec<u8> {
         .read_to_end(&mut out)
         .unwrap();
     out
+}
+
+/// Runs `scan --verify --all` over `paths` with the test key and the
+/// trail's signatures in `format`; returns (exit code, stdout, stats).
+fn scan_verify(trail: &Trail, paths: &[PathBuf], format: &str) -> (i32, String, Value) {
+    let stats = trail.dir.path().join("scan-stats.json");
+    let out = Command::cargo_bin("cts-audit")
+        .unwrap()
+        .timeout(std::time::Duration::from_secs(60))
+        .args([
+            "scan",
+            "--verify",
+            "--all",
+            "--format",
+            format,
+            "--public-key",
+        ])
+        .arg(key_path("test-public-key.pem"))
+        .arg("--signatures")
+        .arg(trail.dir.path().join("signatures.txt"))
+        .arg("--stats")
+        .arg(&stats)
+        .args(paths)
+        .output()
+        .unwrap();
+    let stats = serde_json::from_slice(&std::fs::read(&stats).unwrap()).unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        stats,
+    )
+}
+
+#[test]
+fn scan_verify_marks_every_record_and_flags_tampered_files() {
+    let trail = Trail::new();
+    let (modified, path) = trail.trace("CBC", 2);
+    let text = String::from_utf8(read_gz(&path))
+        .unwrap()
+        .replace("payOrder", "queryOrder");
+    std::fs::write(&path, gzip(text.as_bytes())).unwrap();
+    let time = first_delivery() + Duration::hours(4) + Duration::minutes(5);
+    let inserted = trace_object("CBC", time, 77);
+    std::fs::write(trail.root().join(&inserted), trace_file("CBC", time, 77)).unwrap();
+
+    let (code, out, stats) = scan_verify(&trail, &[trail.root()], "jsonl");
+    assert_eq!(code, 0);
+    let records: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        records.len(),
+        13,
+        "12 trace files and one inserted, a record each"
+    );
+    let of = |object: &str| {
+        records
+            .iter()
+            .find(|r| r["source"].as_str().unwrap().contains(object))
+            .unwrap()
+    };
+    let m = of(&modified);
+    assert_eq!(m["integrity"], "modified");
+    assert_eq!(m["severity"], "high");
+    let reason = m["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r.as_str().unwrap().contains("integrity"))
+        .unwrap();
+    assert!(
+        reason.as_str().unwrap().contains("trace_file_modified"),
+        "{reason}"
+    );
+    assert!(
+        reason.as_str().unwrap().contains(&modified),
+        "names the file: {reason}"
+    );
+    let i = of(&inserted);
+    assert_eq!(i["integrity"], "unlisted");
+    assert!(i["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "audit.integrity"));
+    let verified = records
+        .iter()
+        .filter(|r| r["integrity"] == "verified")
+        .count();
+    assert_eq!(verified, 11);
+    assert!(records
+        .iter()
+        .filter(|r| r["integrity"] == "verified")
+        .all(|r| !r["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "audit.integrity")));
+    let counts = &stats["integrity"]["counts"];
+    assert_eq!(
+        (
+            counts["verified"].as_u64(),
+            counts["modified"].as_u64(),
+            counts["unlisted"].as_u64()
+        ),
+        (Some(11), Some(1), Some(1))
+    );
+    assert_eq!(counts["digests"], 12);
+    assert_eq!(stats["integrity"]["problems"].as_array().unwrap().len(), 2);
+
+    // Every output form carries it.
+    let (_, csv, _) = scan_verify(&trail, &[trail.root()], "csv");
+    assert!(csv.lines().next().unwrap().ends_with(",source,integrity"));
+    let modified_row = csv.lines().find(|l| l.contains(&modified)).unwrap();
+    assert_eq!(
+        modified_row.rsplit(',').next(),
+        Some("modified"),
+        "{modified_row}"
+    );
+    let (_, ocsf, _) = scan_verify(&trail, &[trail.root()], "ocsf");
+    let first: Value = serde_json::from_str(ocsf.lines().next().unwrap()).unwrap();
+    assert!(
+        first["unmapped"]["cts_audit"]["integrity"].is_string(),
+        "{first}"
+    );
+    let (_, ecs, _) = scan_verify(&trail, &[trail.root()], "ecs");
+    assert!(ecs.lines().all(|l| l.contains("\"integrity\":\"")), "{ecs}");
+}
+
+#[test]
+fn scan_verify_reads_a_tar_and_large_files_and_plain_scan_says_nothing() {
+    let trail = Trail::new();
+    // A file over the small-file size, plain JSON: hashed in a read of its own.
+    let time = first_delivery() + Duration::minutes(30);
+    let big = trace_object("ECS", time, 500).replace(".json.gz", ".json");
+    let record = String::from_utf8(read_gz(&trail.trace("ECS", 0).1)).unwrap();
+    let record = record.trim().trim_start_matches('[').trim_end_matches(']');
+    let many: Vec<String> = (0..9000)
+        .map(|n| record.replace("00000001-2e03", &format!("{n:08x}-3e03")))
+        .collect();
+    std::fs::write(trail.root().join(&big), format!("[{}]", many.join(","))).unwrap();
+    assert!(std::fs::metadata(trail.root().join(&big)).unwrap().len() > 2 << 20);
+    // Signed again, with it listed.
+    for digest in &trail.digests {
+        std::fs::remove_file(&digest.path).unwrap();
+    }
+    let digests = sign_tree(&trail.root(), &Signer::test_key(), &|_| true);
+    std::fs::write(
+        trail.dir.path().join("signatures.txt"),
+        trail::newest_signatures(&digests),
+    )
+    .unwrap();
+
+    let (_, out, stats) = scan_verify(&trail, &[trail.root()], "jsonl");
+    let from_big = out.lines().filter(|l| l.contains(&big)).count();
+    assert_eq!(from_big, 9000);
+    assert!(out
+        .lines()
+        .filter(|l| l.contains(&big))
+        .all(|l| l.contains("\"integrity\":\"verified\"")));
+    assert_eq!(stats["integrity"]["counts"]["verified"], 13);
+
+    let tar_path = trail.dir.path().join("download.tar.gz");
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append_dir_all("bucket", trail.root()).unwrap();
+    std::fs::write(&tar_path, gzip(&builder.into_inner().unwrap())).unwrap();
+    let (_, out, stats) = scan_verify(&trail, &[tar_path], "jsonl");
+    // The big member is past the small-member size: read, not hashed.
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("\"integrity\":\"verified\""))
+            .count(),
+        12
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("\"integrity\":\"unverified\""))
+            .count(),
+        9000
+    );
+    assert_eq!(stats["integrity"]["counts"]["verified"], 12);
+
+    let plain = Command::cargo_bin("cts-audit")
+        .unwrap()
+        .args(["scan", "--all", "--format", "jsonl"])
+        .arg(trail.root())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(plain.stdout).unwrap();
+    assert!(!text.is_empty() && !text.contains("\"integrity\""));
 }

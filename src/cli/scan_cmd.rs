@@ -53,6 +53,13 @@ pub struct ScanArgs {
     /// Exit with status 1 when a record at or above this severity is emitted.
     #[arg(long, value_parser = parse_severity)]
     fail_on: Option<Severity>,
+    /// Check each file against the download's signed digests as it is read:
+    /// records get `integrity`, and audit.integrity flags those of a
+    /// modified or unlisted file (docs/INTEGRITY.md).
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    keys: super::verify_cmd::KeyArgs,
     /// Write the scan's counts and problems as one JSON object to FILE.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
@@ -422,6 +429,24 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
     };
     options.rules = rules;
+    if args.keys.given() && !args.verify {
+        eprintln!("cts-audit: error: --public-key, --signatures and --signature need --verify");
+        return Ok(EXIT_USAGE);
+    }
+    if args.verify {
+        let (key, signatures) = match args.keys.load() {
+            Ok(loaded) => loaded,
+            Err(err) => {
+                eprintln!("cts-audit: error: {err}");
+                return Ok(EXIT_USAGE);
+            }
+        };
+        let mut digests = cts_audit::integrity::read_digests(&args.paths, key);
+        for (object, hex) in &signatures {
+            digests.give_signature(object, hex);
+        }
+        options.integrity = Some(std::sync::Arc::new(digests.check()));
+    }
     let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
         let total = args
             .paths
@@ -484,6 +509,20 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         write_stats(path, &stats)?;
     }
     if !args.quiet {
+        if let Some(report) = &stats.integrity {
+            for problem in report.problems.iter().take(MAX_PRINTED_PROBLEMS as usize) {
+                eprintln!(
+                    "cts-audit: integrity: {} {}: {}",
+                    problem.check,
+                    report::escape_control(&problem.object),
+                    report::escape_control(&problem.message)
+                );
+            }
+            eprintln!(
+                "cts-audit: integrity: {}",
+                super::verify_cmd::summary_line(&report.counts)
+            );
+        }
         eprintln!("{}", summary_line(&stats, started.elapsed().as_secs_f64()));
     }
     finished?;

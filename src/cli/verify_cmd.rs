@@ -13,16 +13,8 @@ pub struct VerifyArgs {
     /// Folders, files or tar archives of an OBS download (`-`: a tar on stdin).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// The public key: PEM, DER or base64 DER. CTS's published key by default.
-    #[arg(long, value_name = "FILE")]
-    public_key: Option<PathBuf>,
-    /// The newest digests' signatures (their OBS meta-signature), one
-    /// `OBJECT HEX` a line.
-    #[arg(long, value_name = "FILE")]
-    signatures: Option<PathBuf>,
-    /// One newest digest's signature; repeatable.
-    #[arg(long, value_name = "OBJECT=HEX")]
-    signature: Vec<String>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = VerifyFormat::Table)]
     format: VerifyFormat,
@@ -48,45 +40,65 @@ pub enum VerifyFormat {
 /// Rows of a table held to lay out its columns before it streams.
 const TABLE_HOLD: usize = 2000;
 
-pub fn run(args: &VerifyArgs) -> Result<u8> {
-    let key = match &args.public_key {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read --public-key {}", path.display()))?;
-            match PublicKey::parse(&bytes) {
-                Ok(key) => key,
-                Err(err) => {
-                    eprintln!("cts-audit: error: --public-key {}: {err}", path.display());
-                    return Ok(EXIT_USAGE);
-                }
-            }
-        }
-        None => PublicKey::cts(),
-    };
-    let mut signatures = Vec::new();
-    if let Some(path) = &args.signatures {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read --signatures {}", path.display()))?;
-        match integrity::parse_signatures(&text) {
-            Ok(pairs) => signatures.extend(pairs),
-            Err(err) => {
-                eprintln!("cts-audit: error: --signatures {}: {err}", path.display());
-                return Ok(EXIT_USAGE);
-            }
-        }
-    }
-    for given in &args.signature {
-        match given.rsplit_once('=') {
-            Some((object, hex)) if !object.is_empty() && !hex.is_empty() => {
-                signatures.push(integrity::signature_pair(object, hex))
-            }
-            _ => {
-                eprintln!("cts-audit: error: --signature {given:?}: expected OBJECT=HEX");
-                return Ok(EXIT_USAGE);
-            }
-        }
+/// The key digests are checked with, and the signatures of the newest
+/// digests: `verify`'s and `scan --verify`'s.
+#[derive(Args, Debug, Default)]
+pub struct KeyArgs {
+    /// The public key: PEM, DER or base64 DER. CTS's published key by default.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+    /// The newest digests' signatures (their OBS meta-signature), one
+    /// `OBJECT HEX` a line.
+    #[arg(long, value_name = "FILE")]
+    signatures: Option<PathBuf>,
+    /// One newest digest's signature; repeatable.
+    #[arg(long, value_name = "OBJECT=HEX")]
+    signature: Vec<String>,
+}
+
+impl KeyArgs {
+    /// Whether any was given.
+    pub fn given(&self) -> bool {
+        self.public_key.is_some() || self.signatures.is_some() || !self.signature.is_empty()
     }
 
+    /// The key and the signatures; a usage error says what is wrong.
+    pub fn load(&self) -> std::result::Result<(PublicKey, Vec<(String, String)>), String> {
+        let key = match &self.public_key {
+            Some(path) => std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| PublicKey::parse(&bytes).map_err(|e| e.to_string()))
+                .map_err(|e| format!("--public-key {}: {e}", path.display()))?,
+            None => PublicKey::cts(),
+        };
+        let mut signatures = Vec::new();
+        if let Some(path) = &self.signatures {
+            let pairs = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| integrity::parse_signatures(&text))
+                .map_err(|e| format!("--signatures {}: {e}", path.display()))?;
+            signatures.extend(pairs);
+        }
+        for given in &self.signature {
+            match given.rsplit_once('=') {
+                Some((object, hex)) if !object.is_empty() && !hex.is_empty() => {
+                    signatures.push(integrity::signature_pair(object, hex))
+                }
+                _ => return Err(format!("--signature {given:?}: expected OBJECT=HEX")),
+            }
+        }
+        Ok((key, signatures))
+    }
+}
+
+pub fn run(args: &VerifyArgs) -> Result<u8> {
+    let (key, signatures) = match args.keys.load() {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("cts-audit: error: {err}");
+            return Ok(EXIT_USAGE);
+        }
+    };
     let report = integrity::verify(&args.paths, &key, &signatures);
     let stats = &report.stats;
     let shown: Vec<&Finding> = report
@@ -98,7 +110,7 @@ pub fn run(args: &VerifyArgs) -> Result<u8> {
     if let Some(path) = &args.stats {
         super::scan_cmd::write_stats(path, stats)?;
     }
-    eprintln!("{}", summary_line(stats));
+    eprintln!("verify: {}", summary_line(stats));
     match written {
         // `| head` read what it wanted; the status still tells the truth.
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {}
@@ -158,9 +170,9 @@ fn write_findings(findings: &[&Finding], format: VerifyFormat) -> io::Result<()>
 }
 
 /// The one line on stderr: what was read, and what it came to.
-fn summary_line(s: &VerifyStats) -> String {
+pub fn summary_line(s: &VerifyStats) -> String {
     format!(
-        "verify: {} digests ({} ok, {} signature unknown), {} trace files ({} verified, {} modified, {} unlisted, {} unverified), {} missing, {} unreadable: {}",
+        "{} digests ({} ok, {} signature unknown), {} trace files ({} verified, {} modified, {} unlisted, {} unverified), {} missing, {} unreadable: {}",
         s.digests,
         s.digests_ok,
         s.signatures_unknown,

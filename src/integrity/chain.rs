@@ -565,15 +565,34 @@ impl Coverage {
     /// Judges a trace file at object key `object` whose stored bytes have
     /// the MD5 `md5_hex`, records the finding, and returns its check.
     pub fn judge(&mut self, object: &str, md5_hex: &str) -> Check {
-        let finding = self.judgement(object, md5_hex);
+        let finding = self.status(object, md5_hex);
         let check = finding.check;
-        self.findings.push(finding);
+        self.record(finding);
         check
     }
 
-    fn judgement(&mut self, object: &str, md5: &str) -> Finding {
+    /// Records a finding [`Coverage::status`] gave (as [`Coverage::judge`]
+    /// does): the scan judges files on many threads against one shared
+    /// coverage, and records their findings after.
+    pub fn record(&mut self, finding: Finding) {
+        if self.listed.contains_key(&finding.object) {
+            self.judged.insert(finding.object.clone());
+        }
+        self.findings.push(finding);
+    }
+
+    /// What a trace file at object key `object`, whose stored bytes have the
+    /// MD5 `md5`, is found to be; nothing is recorded.
+    ///
+    /// ```
+    /// use cts_audit::integrity::{Check, Digests, PublicKey};
+    /// let coverage = Digests::new(PublicKey::cts()).check();
+    /// let finding = coverage.status("notes/x.json", "00");
+    /// assert_eq!(finding.check, Check::TraceFileUnverified);
+    /// assert!(finding.message.contains("not under a CloudTraces/ folder"));
+    /// ```
+    pub fn status(&self, object: &str, md5: &str) -> Finding {
         if let Some(listings) = self.listed.get(object) {
-            self.judged.insert(object.to_owned());
             // Never empty: an entry is made by its first listing.
             let listing = listings
                 .iter()
@@ -659,6 +678,11 @@ impl Coverage {
         }
     }
 
+    /// How many digests were read whole and checked.
+    pub fn digest_count(&self) -> usize {
+        self.digests.len()
+    }
+
     /// Reports an input that could not be read.
     pub fn unreadable(&mut self, object: &str, why: &str) {
         self.findings
@@ -712,5 +736,58 @@ fn hours(d: Duration) -> String {
         m if m % 60 == 0 && m >= 120 => format!("{} hours", m / 60),
         60 => "1 hour".to_owned(),
         m => format!("{m} minutes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(name: &str, hour: u32, previous: Option<&str>) -> Digest {
+        let time = |h: u32| format!("2024-06-19T{h:02}-09-17Z");
+        let object = format!("CloudTraces/r/2024/6/19/t/Digest/CBC/{name}.json.gz");
+        let json = serde_json::json!({
+            "project_id": "p", "digest_start_time": time(hour), "digest_end_time": time(hour + 1),
+            "digest_bucket": "b", "digest_object": object,
+            "digest_signature_algorithm": "SHA256withRSA", "digest_end": false,
+            "previous_digest_object": previous.map(|p| format!("CloudTraces/r/2024/6/19/t/Digest/CBC/{p}.json.gz")),
+            "previous_digest_hash_value": "00", "previous_digest_hash_algorithm": "MD5",
+            "previous_digest_signature": "00", "previous_digest_end": false, "log_files": [],
+        });
+        Digest::parse(json.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn digests_naming_each_other_in_a_cycle_end_the_walk() {
+        // Hostile digests whose links go round: every one has a present
+        // predecessor, so no chain has a head; the walk must still end.
+        let mut digests = Digests::new(PublicKey::cts());
+        for (name, hour, previous) in [("a", 1, "c"), ("b", 2, "a"), ("c", 3, "b")] {
+            let d = digest(name, hour, Some(previous));
+            digests.add_read(d.object.clone(), "11".into(), d);
+        }
+        let findings = digests.check().finish();
+        let hash_mismatches = findings
+            .iter()
+            .filter(|f| f.check == Check::DigestHashMismatch)
+            .count();
+        assert_eq!(hash_mismatches, 3, "{findings:#?}");
+        assert!(findings.iter().all(|f| f.check != Check::DigestOk));
+    }
+
+    #[test]
+    fn a_digest_naming_itself_is_its_own_missing_predecessor() {
+        let mut digests = Digests::new(PublicKey::cts());
+        let d = digest("a", 1, Some("a"));
+        digests.add_read(d.object.clone(), "11".into(), d);
+        let findings = digests.check().finish();
+        assert!(findings.iter().any(|f| f.check == Check::DigestMissing));
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(hours(Duration::hours(1)), "1 hour");
+        assert_eq!(hours(Duration::hours(3)), "3 hours");
+        assert_eq!(hours(Duration::minutes(35)), "35 minutes");
     }
 }

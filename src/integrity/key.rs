@@ -60,21 +60,22 @@ impl PublicKey {
     /// assert!(PublicKey::parse(b"hello").is_err());
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<PublicKey, KeyError> {
-        let key = if let Ok(text) = std::str::from_utf8(bytes) {
-            let text = text.trim();
-            if text.starts_with("-----BEGIN") {
-                RsaPublicKey::from_public_key_pem(text)
-                    .or_else(|_| RsaPublicKey::from_pkcs1_pem(text))
-                    .map_err(|e| KeyError(e.to_string()))?
-            } else {
-                let compact: String = text.split_whitespace().collect();
+        let key = match std::str::from_utf8(bytes) {
+            // PEM or base64 text. PEM's armour lines are dropped and its body
+            // read however it is wrapped: a key pasted from a web page (CTS
+            // prints its key on one line) is as good as one from openssl.
+            Ok(text) => {
+                let body: String = text
+                    .lines()
+                    .filter(|line| !line.trim_start().starts_with("-----"))
+                    .flat_map(|line| line.split_whitespace())
+                    .collect();
                 let der = base64::engine::general_purpose::STANDARD
-                    .decode(compact)
+                    .decode(body)
                     .map_err(|e| KeyError(format!("base64: {e}")))?;
                 from_der(&der)?
             }
-        } else {
-            from_der(bytes)?
+            Err(_) => from_der(bytes)?,
         };
         let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
         Ok(PublicKey {
@@ -145,4 +146,61 @@ pub fn signature_pair(object: &str, hex: &str) -> (String, String) {
         None => object,
     };
     (key.to_owned(), hex.trim().to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_key_parses() {
+        assert_eq!(PublicKey::cts().bits(), 2048);
+    }
+
+    #[test]
+    fn every_key_form_reads_the_same_key() {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(CTS_PUBLIC_KEY)
+            .unwrap();
+        let wrapped: Vec<String> = CTS_PUBLIC_KEY
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\r\n{}\r\n-----END PUBLIC KEY-----\r\n",
+            wrapped.join("\r\n")
+        );
+        for form in [
+            der.clone(),
+            pem.into_bytes(),
+            format!(" {CTS_PUBLIC_KEY}\n").into_bytes(),
+        ] {
+            let key = PublicKey::parse(&form).unwrap();
+            assert_eq!(key.key.as_ref(), PublicKey::cts().key.as_ref());
+        }
+        // Cut short, or not a key at all: an error, never a panic.
+        assert!(PublicKey::parse(&der[..100]).is_err());
+        assert!(PublicKey::parse(b"").is_err());
+        assert!(PublicKey::parse(&[0xff, 0xfe, 0x00]).is_err());
+    }
+
+    #[test]
+    fn odd_signatures_are_malformed_or_invalid_never_a_panic() {
+        let key = PublicKey::cts();
+        for signature in [
+            "",
+            "0",
+            "zz",
+            &"00".repeat(256),
+            &"ff".repeat(256),
+            &"ab".repeat(4096),
+        ] {
+            assert_ne!(
+                key.check(b"m", signature),
+                SignatureCheck::Valid,
+                "{signature}"
+            );
+        }
+    }
 }

@@ -84,6 +84,7 @@ fn read_file(file: &InputFile) -> Vec<Hashed> {
         return read_archive(
             file,
             "a single stream on stdin has no object key: pipe a tar archive",
+            false,
         );
     }
     let mut raw = match File::open(&file.path) {
@@ -96,7 +97,7 @@ fn read_file(file: &InputFile) -> Vec<Hashed> {
     }
     let content = content_head(&head);
     if content.get(input::TAR_MAGIC_AT) == Some(b"ustar") {
-        return read_archive(file, "not a tar archive after all");
+        return read_archive(file, "not a tar archive after all", false);
     }
     vec![hash_rest(
         file.path.clone(),
@@ -107,8 +108,9 @@ fn read_file(file: &InputFile) -> Vec<Hashed> {
     )]
 }
 
-/// The members of a tar archive, each hashed as a file of its own.
-fn read_archive(file: &InputFile, not_tar: &str) -> Vec<Hashed> {
+/// The members of a tar archive, each hashed as a file of its own (only
+/// those named as digests when `digests_only`).
+fn read_archive(file: &InputFile, not_tar: &str, digests_only: bool) -> Vec<Hashed> {
     let content = match input::open(file) {
         Ok(Opened::Tar(content)) => content,
         Ok(Opened::Content(_)) => return vec![unreadable(file.path.clone(), not_tar.to_owned())],
@@ -116,6 +118,9 @@ fn read_archive(file: &InputFile, not_tar: &str) -> Vec<Hashed> {
     };
     let mut found = Vec::new();
     let problem = input::each_tar_member(&file.path, content, &mut |member| {
+        if digests_only && !input::is_digest_name(&member.path) {
+            return std::ops::ControlFlow::Continue(());
+        }
         let hashed = match member.raw {
             Err(err) => unreadable(member.path, err.to_string()),
             Ok(mut raw) => {
@@ -239,4 +244,55 @@ fn hash_stream(
         size,
         stored,
     }
+}
+
+/// The digests among `paths` for `scan --verify`, read before the scan so
+/// each trace file is judged as it is read: digest files by name, and the
+/// digest members of archives named `.tar`, `.tar.gz` or `.tgz` (such an
+/// archive is read twice: once here for its digests, once by the scan).
+/// Digests named otherwise are found by content only by `verify`.
+///
+/// ```
+/// use cts_audit::integrity::{read_digests, PublicKey};
+/// let digests = read_digests(&["samples".into()], PublicKey::cts());
+/// assert_eq!(digests.len(), 3);
+/// ```
+pub fn read_digests(paths: &[PathBuf], key: PublicKey) -> Digests {
+    let (files, _) = input::find(paths);
+    let is_archive_name = |path: &Path| {
+        let name = path.to_string_lossy().to_ascii_lowercase();
+        [".tar", ".tar.gz", ".tgz"]
+            .iter()
+            .any(|e| name.ends_with(e))
+    };
+    let chosen: Vec<&InputFile> = files
+        .iter()
+        .filter(|f| !f.is_stream && (f.is_digest || is_archive_name(&f.path)))
+        .collect();
+    let read: Vec<Vec<Hashed>> = chosen
+        .par_iter()
+        .map(|file| {
+            if file.is_digest {
+                read_file(file)
+            } else {
+                read_archive(file, "not a tar archive", true)
+            }
+        })
+        .collect();
+    let mut digests = Digests::new(key);
+    for hashed in read.into_iter().flatten() {
+        match hashed.stored {
+            Stored::Digest { md5, digest } => match digest {
+                Ok(digest) => digests.add_read(hashed.object, md5, *digest),
+                Err(err) => digests.add_damaged(hashed.object, md5, &err.to_string()),
+            },
+            Stored::Unreadable(why)
+                if hashed.path.to_string_lossy().contains("CloudTrace-Digest") =>
+            {
+                digests.add_damaged(hashed.object, String::new(), &why)
+            }
+            _ => {}
+        }
+    }
+    digests
 }

@@ -81,6 +81,8 @@ pub struct Facts {
     pub malformed: bool,
     /// An earlier, different record had its trace id.
     pub conflict: bool,
+    /// `scan --verify`: its file was modified, or no digest lists it.
+    pub tampered: bool,
 }
 
 impl Facts {
@@ -106,6 +108,7 @@ impl Facts {
             incident: is_incident(rating),
             malformed,
             conflict: false,
+            tampered: false,
         }
     }
 
@@ -118,6 +121,7 @@ impl Facts {
             incident: is_incident(verdict.rating.as_deref()),
             malformed: verdict.malformed.is_some(),
             conflict: verdict.conflict,
+            tampered: verdict.integrity.is_some_and(|i| i.is_problem()),
         }
     }
 }
@@ -365,6 +369,13 @@ pub const BUILTIN: &[Builtin] = &[
         judge: Judge::Alone(conflict),
     },
     Builtin {
+        id: "audit.integrity",
+        title: "The record's file was modified, or no digest lists it (scan --verify)",
+        fires: Fires::At(Severity::High),
+        candidate: |f| f.tampered,
+        judge: Judge::Alone(integrity),
+    },
+    Builtin {
         id: "offhours",
         title: "Sensitive operation outside business hours (opt-in)",
         fires: Fires::At(Severity::Low),
@@ -490,6 +501,17 @@ fn conflict(c: &Context<'_, '_>) -> Option<String> {
             c.name, c.actor
         )
     })
+}
+
+fn integrity(c: &Context<'_, '_>) -> Option<String> {
+    let state = c.event.integrity.filter(|i| i.is_problem())?;
+    let note = c.event.integrity_note.as_deref().unwrap_or("");
+    Some(format!(
+        "{} by {}: read from a file the integrity check found {}: {note}",
+        c.name,
+        c.actor,
+        state.name()
+    ))
 }
 
 fn offhours(c: &Context<'_, '_>) -> Option<String> {
@@ -681,6 +703,12 @@ mod tests {
             let mut verdict = Verdict::new(&trace, trace.user(), &classify(&trace), String::new());
             verdict.malformed = (k % 7 == 0).then(|| "trace_name".to_owned());
             verdict.conflict = k % 11 == 0;
+            if k % 13 == 0 {
+                verdict.integrity = Some(crate::integrity::Integrity::Modified);
+                verdict.integrity_note = Some("trace_file_modified CloudTraces/x.json.gz".into());
+            } else if k % 17 == 0 {
+                verdict.integrity = Some(crate::integrity::Integrity::Verified);
+            }
             let context = Context::new(&verdict, &rules);
             for rule in BUILTIN {
                 let fired = match rule.is_windowed() {

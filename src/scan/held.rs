@@ -50,6 +50,8 @@ pub(crate) struct Packed {
     reasons: Vec<String>,
     /// The windowed rules must still see it: it is not allow-listed.
     windowed: bool,
+    /// `scan --verify`: what the check of its file found.
+    integrity: Option<crate::integrity::Integrity>,
 }
 
 const ABSENT: u32 = u32::MAX;
@@ -93,6 +95,7 @@ impl Packed {
             rules: verdict.rules,
             reasons: verdict.reasons,
             windowed,
+            integrity: verdict.integrity,
         }
     }
 
@@ -164,8 +167,9 @@ impl Packed {
             reasons: std::mem::take(&mut self.reasons),
             time_ms: self.time_ms,
             entry,
-            // Judged already: `audit.malformed` and `audit.conflict` fired
-            // before it was held.
+            integrity: self.integrity,
+            // Judged already: `audit.malformed`, `audit.conflict` and
+            // `audit.integrity` fired before it was held.
             ..Verdict::default()
         };
         verdict.put_texts(texts);

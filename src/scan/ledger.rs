@@ -16,6 +16,8 @@ pub(super) struct Ledger<'s> {
     pub(super) severities: [u64; Severity::ALL.len()],
     /// How many inputs were found: archive members are numbered after them.
     pub(super) found_files: usize,
+    /// `scan --verify`: what the check of each file read found.
+    pub(super) file_checks: Vec<crate::integrity::Finding>,
     /// The paths of archive members read so far, numbered from `found_files`.
     pub(super) members: Vec<PathBuf>,
     /// Problems kept in [`Stats::error_list`] at most.
@@ -36,6 +38,10 @@ impl Ledger<'_> {
 
     /// The stats, with the severities named.
     pub(super) fn finish(mut self) -> Stats {
+        if let Some(coverage) = &self.options.integrity {
+            let files = std::mem::take(&mut self.file_checks);
+            self.stats.integrity = Some(IntegrityReport::new(coverage, files));
+        }
         for (severity, &count) in Severity::ALL.iter().zip(&self.severities) {
             if count > 0 {
                 self.stats.by_severity.insert(severity.as_str(), count);
@@ -65,7 +71,8 @@ impl Ledger<'_> {
     }
 
     /// Takes the result of one whole file, and counts the file.
-    pub(super) fn take_file(&mut self, result: UnitResult) {
+    pub(super) fn take_file(&mut self, mut result: UnitResult) {
+        self.file_checks.extend(result.integrity.take());
         let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
         account_file(&mut self.stats, result.skipped, had_records, result.digests);
         self.sink.progress(result.disk_bytes);
@@ -74,8 +81,9 @@ impl Ledger<'_> {
 
     /// Counts one file read to its end: skipped (refused, empty), a
     /// digest, or a trace file, with the problems reading it met.
-    pub(super) fn end_file(&mut self, end: FileEnd, any_records: bool, digests: u64) {
+    pub(super) fn end_file(&mut self, mut end: FileEnd, any_records: bool, digests: u64) {
         self.sink.progress(end.disk_bytes);
+        self.file_checks.extend(end.integrity.take());
         match end.not_read {
             Some(NotRead::Digest) => {
                 self.stats.digests_skipped += 1;

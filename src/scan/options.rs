@@ -127,6 +127,9 @@ pub struct ScanOptions {
     pub max_errors: usize,
     /// Caps on what one input may make the scan read.
     pub limits: input::Limits,
+    /// `scan --verify`: the digests' checks, each file judged against them
+    /// as it is read ([`crate::integrity::read_digests`]).
+    pub integrity: Option<Arc<crate::integrity::Coverage>>,
 }
 
 impl Default for ScanOptions {
@@ -140,6 +143,7 @@ impl Default for ScanOptions {
             held_memory: 32 << 20,
             max_errors: 1_000,
             limits: input::Limits::default(),
+            integrity: None,
         }
     }
 }

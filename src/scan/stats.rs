@@ -99,6 +99,9 @@ pub struct Stats {
     /// Those problems by file, then by kind (the message up to its first
     /// colon).
     pub unlisted_errors: BTreeMap<String, BTreeMap<String, u64>>,
+    /// `scan --verify` only: what the integrity check found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<IntegrityReport>,
 }
 
 /// What is said of a file with nothing in it.

@@ -4,8 +4,9 @@ use super::*;
 
 /// What a reader thread hands on, in input order.
 pub(super) enum Piece {
-    /// Whole records of the file at the path.
-    Unit(Unit, Arc<Path>),
+    /// Whole records of the file at the path, and what the check of the
+    /// file found (`scan --verify`).
+    Unit(Unit, Arc<Path>, Option<Arc<FileCheck>>),
     /// One file read to its end.
     End(FileEnd),
     /// A small archive member, read whole: a worker decompresses and
@@ -34,6 +35,8 @@ pub(super) struct FileEnd {
     pub(super) problems: Vec<ReadProblem>,
     /// Why it was not read, when it was not.
     pub(super) not_read: Option<NotRead>,
+    /// `scan --verify`: what the check of the file found.
+    pub(super) integrity: Option<crate::integrity::Finding>,
 }
 
 pub(super) enum NotRead {
@@ -73,15 +76,26 @@ pub(super) fn scan_large_file(
         }
         Ok(Opened::Content(mut reader)) => {
             let path: Arc<Path> = Arc::from(input.path.as_path());
+            let check = options
+                .integrity
+                .as_ref()
+                .map(|coverage| Arc::new(FileCheck::of_large(coverage, input)));
             scan_stream(pool, &input.path, options, ledger, move |send, spare| {
-                let _ = read_pieces(index, path, &mut *reader, input.size, limits, send, spare);
+                let file = FileRead {
+                    index,
+                    path,
+                    disk_bytes: input.size,
+                    check,
+                };
+                let _ = read_pieces(file, &mut *reader, limits, send, spare);
             });
         }
         Ok(Opened::Tar(content)) => {
             let first = ledger.found_files + ledger.members.len();
             let (members, damage) =
                 scan_stream(pool, &input.path, options, ledger, move |send, spare| {
-                    read_archive_pieces(&input.path, first, content, limits, send, spare)
+                    let integrity = options.integrity.as_deref();
+                    read_archive_pieces(&input.path, first, content, limits, integrity, send, spare)
                 })
                 .unwrap_or_default();
             ledger.sink.progress(input.size);
@@ -106,19 +120,34 @@ pub(super) fn scan_large_file(
     }
 }
 
+/// The file [`read_pieces`] reads.
+pub(super) struct FileRead {
+    /// Its number among the scan's files.
+    pub(super) index: usize,
+    pub(super) path: Arc<Path>,
+    /// Its size on disk, for progress (0 for an archive member).
+    pub(super) disk_bytes: u64,
+    /// `scan --verify`: what the check of the file found.
+    pub(super) check: Option<Arc<FileCheck>>,
+}
+
 /// Cuts one file's content into pieces: its units, then its end.
 pub(super) fn read_pieces(
-    index: usize,
-    path: Arc<Path>,
+    file: FileRead,
     reader: &mut dyn std::io::Read,
-    disk_bytes: u64,
     limits: input::Limits,
     send: &mut dyn FnMut(Piece) -> ControlFlow<()>,
     spare: &mut dyn FnMut() -> Vec<u8>,
 ) -> ControlFlow<()> {
+    let FileRead {
+        index,
+        path,
+        disk_bytes,
+        check,
+    } = file;
     let mut units = UnitReader::new(index, reader).with_limits(limits);
     while let Some(unit) = units.next_unit(spare) {
-        send(Piece::Unit(unit, Arc::clone(&path)))?;
+        send(Piece::Unit(unit, Arc::clone(&path), check.clone()))?;
     }
     let mut problems = units.take_problems();
     let not_read = if units.refused() {
@@ -135,6 +164,7 @@ pub(super) fn read_pieces(
         container: units.container(),
         problems,
         not_read,
+        integrity: check.map(|c| c.finding.clone()),
     }))
 }
 
@@ -145,6 +175,7 @@ pub(super) fn read_archive_pieces(
     first: usize,
     content: Box<dyn std::io::Read + Send>,
     limits: input::Limits,
+    integrity: Option<&crate::integrity::Coverage>,
     send: &mut dyn FnMut(Piece) -> ControlFlow<()>,
     spare: &mut dyn FnMut() -> Vec<u8>,
 ) -> (Vec<PathBuf>, Option<String>) {
@@ -159,6 +190,7 @@ pub(super) fn read_archive_pieces(
                 container: None,
                 problems: Vec::new(),
                 not_read: Some(why),
+                integrity: None,
             })
         };
         if input::is_digest_name(&member.path) {
@@ -183,10 +215,19 @@ pub(super) fn read_archive_pieces(
         }
         match input::open_member(raw) {
             Ok(mut content) => read_pieces(
-                index,
-                Arc::from(member.path.as_path()),
+                FileRead {
+                    index,
+                    path: Arc::from(member.path.as_path()),
+                    disk_bytes: 0,
+                    check: integrity.map(|coverage| {
+                        Arc::new(FileCheck::new(
+                            coverage,
+                            &member.path,
+                            Err("larger than 2 MB inside an archive: not hashed in the same pass (`cts-audit verify` checks it)"),
+                        ))
+                    }),
+                },
                 &mut content,
-                0,
                 limits,
                 send,
                 spare,
@@ -259,12 +300,12 @@ pub(super) fn scan_stream<T: Send>(
                     match piece {
                         None => reader_done = true,
                         Some(Piece::End(end)) => steps.put(next_seq, Step::End(end)),
-                        Some(Piece::Unit(unit, path)) => {
+                        Some(Piece::Unit(unit, path, check)) => {
                             units_in_flight += 1;
                             let result_sender = result_sender.clone();
                             let seq = next_seq;
                             workers.spawn(move |_| {
-                                let result = process_unit(unit, &path, options);
+                                let result = process_unit(unit, &path, options, check.as_deref());
                                 let _ = result_sender.send((seq, Step::Unit(result)));
                             });
                         }

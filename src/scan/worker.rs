@@ -53,6 +53,9 @@ pub(super) struct UnitResult {
     pub(super) disk_bytes: u64,
     /// Whole-file results only: a tar archive, not read here.
     pub(super) is_archive: bool,
+    /// Whole-file results only, `scan --verify`: what the check of the
+    /// file found.
+    pub(super) integrity: Option<crate::integrity::Finding>,
     /// Records without a readable time that a time bound kept.
     pub(super) untimed: u64,
     /// Warnings about records that were still read.
@@ -80,6 +83,8 @@ pub(super) struct Worker<'o, const WHOLE: bool> {
     /// The key fields the record being visited gave twice, when it was
     /// read salvaged.
     pub(super) malformed: Option<String>,
+    /// `scan --verify`: what the check of the unit's file found.
+    pub(super) check: Option<&'o FileCheck>,
 }
 
 impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
@@ -111,7 +116,8 @@ impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
     fn head(&mut self, head: &TraceHead<'_>, text: &str, location: Location) {
         let class = classify(head);
         let options = self.options;
-        let facts = Facts::of_class(&class, head.rating(), self.malformed.is_some());
+        let mut facts = Facts::of_class(&class, head.rating(), self.malformed.is_some());
+        facts.tampered = self.check.is_some_and(|c| c.integrity.is_problem());
         // Parsed whole: a possible candidate, or a record with a field to warn about.
         let maybe_candidate = options.rules.may_be_candidate(&facts)
             || options.rules.has_user_rules()
@@ -186,6 +192,10 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         }
         let mut verdict = Verdict::new(trace, user, &class, String::new());
         verdict.malformed = self.malformed.take();
+        if let Some(check) = self.check {
+            verdict.integrity = Some(check.integrity);
+            verdict.integrity_note = check.note.clone();
+        }
         let malformed = verdict.malformed.as_deref().map(Box::from);
         if verdict.time_ms.is_none() && options.filters.bounds_time() {
             self.result.untimed += 1;
@@ -279,11 +289,16 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
     }
 }
 
-pub(super) fn process_unit(unit: Unit, file: &Path, options: &ScanOptions) -> UnitResult {
+pub(super) fn process_unit(
+    unit: Unit,
+    file: &Path,
+    options: &ScanOptions,
+    check: Option<&FileCheck>,
+) -> UnitResult {
     if options.min_severity == Severity::None {
-        process_unit_as::<true>(unit, file, options)
+        process_unit_as::<true>(unit, file, options, check)
     } else {
-        process_unit_as::<false>(unit, file, options)
+        process_unit_as::<false>(unit, file, options, check)
     }
 }
 
@@ -291,6 +306,7 @@ pub(super) fn process_unit_as<const WHOLE: bool>(
     unit: Unit,
     file: &Path,
     options: &ScanOptions,
+    check: Option<&FileCheck>,
 ) -> UnitResult {
     // File lists are far shorter than 4 billion.
     let file_index = u32::try_from(unit.file).unwrap_or(u32::MAX);
@@ -306,6 +322,7 @@ pub(super) fn process_unit_as<const WHOLE: bool>(
             ..UnitResult::default()
         },
         malformed: None,
+        check,
     };
     records::visit_unit(&unit, &mut worker);
     let Worker {
@@ -323,9 +340,36 @@ pub(super) fn process_file(input: &InputFile, index: usize, options: &ScanOption
         disk_bytes: input.size,
         ..UnitResult::default()
     };
+    if let Some(coverage) = &options.integrity {
+        // Read whole, hashed, then read for records from memory: one read.
+        let bytes = match verify::read_small(&input.path, SMALL_FILE_BYTES * 4) {
+            Ok(bytes) => bytes,
+            Err(err) => return refused(&input.path, format!("cannot open: {err}"), result),
+        };
+        return match input::open_member(&bytes[..]) {
+            Ok(mut reader) => {
+                let check = FileCheck::of_bytes(coverage, &input.path, &bytes);
+                let mut result = process_content(
+                    &mut reader,
+                    &input.path,
+                    index,
+                    options,
+                    Some(&check),
+                    result,
+                );
+                result.integrity = Some(check.finding);
+                result
+            }
+            Err(input::InputError::TarInTar) => {
+                result.is_archive = true;
+                result
+            }
+            Err(err) => refused(&input.path, format!("cannot open: {err}"), result),
+        };
+    }
     match input::open(input) {
         Ok(Opened::Content(mut reader)) => {
-            process_content(&mut *reader, &input.path, index, options, result)
+            process_content(&mut *reader, &input.path, index, options, None, result)
         }
         Ok(Opened::Tar(_)) => {
             // Its members are streamed in order by the ledger's thread.
@@ -339,16 +383,29 @@ pub(super) fn process_file(input: &InputFile, index: usize, options: &ScanOption
 /// Processes a small member of a tar archive, read whole.
 pub(super) fn process_member(member: &SmallMember, options: &ScanOptions) -> UnitResult {
     let path = member.path.as_path();
+    let check = options
+        .integrity
+        .as_ref()
+        .map(|coverage| match &member.cut {
+            None => FileCheck::of_bytes(coverage, path, &member.bytes),
+            Some(_) => FileCheck::new(
+                coverage,
+                path,
+                Err("cut short inside the archive: not hashed whole"),
+            ),
+        });
     let mut result = match input::open_member(&member.bytes[..]) {
         Ok(mut reader) => process_content(
             &mut reader,
             path,
             member.index,
             options,
+            check.as_ref(),
             UnitResult::default(),
         ),
         Err(message) => return refused(path, message.to_string(), UnitResult::default()),
     };
+    result.integrity = check.map(|c| c.finding);
     if let Some(err) = &member.cut {
         result.problems.push(ScanError {
             file: path.to_path_buf(),
@@ -378,6 +435,7 @@ pub(super) fn process_content(
     path: &Path,
     index: usize,
     options: &ScanOptions,
+    check: Option<&FileCheck>,
     mut result: UnitResult,
 ) -> UnitResult {
     result.file_index = u32::try_from(index).unwrap_or(u32::MAX);
@@ -385,7 +443,7 @@ pub(super) fn process_content(
     // Each unit is processed as it is cut: a small file that decompresses
     // to gigabytes never has more than one block in memory.
     while let Some(unit) = units.next_unit(&mut Vec::new) {
-        let part = process_unit(unit, path, options);
+        let part = process_unit(unit, path, options, check);
         let moved = result.output.append(part.output);
         let text_offset = result.texts.len();
         result
