@@ -36,6 +36,7 @@ pub use finding::{Check, Finding, Integrity, TimeRange};
 pub use key::{
     parse_signatures, signature_pair, KeyError, PublicKey, SignatureCheck, CTS_PUBLIC_KEY,
 };
+pub(crate) use read::hash_into;
 pub use read::{looks_like_digest, read_digests, read_inputs, Hashed, Stored};
 
 use chrono::{DateTime, NaiveDateTime, Utc};

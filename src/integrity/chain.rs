@@ -3,6 +3,7 @@
 
 use super::*;
 use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 /// A gap between two digests shorter than this is delivery jitter, not an
@@ -214,44 +215,20 @@ impl Digests {
             // `found` is sorted by time: the last of a stream is its newest.
             newest.insert(stream_of(&f.object), d);
         }
-        for (p, f) in found.iter().enumerate() {
+        // RSA checks are the costly part here: one per digest, in parallel.
+        let verdicts: Vec<Option<Result<(), String>>> = found
+            .par_iter()
+            .enumerate()
+            .map(|(p, f)| {
+                let from_next = next[p]
+                    .and_then(|d| found[d].digest.previous.as_ref())
+                    .map(|prev| prev.signature.as_str())
+                    .filter(|s| !s.is_empty());
+                signature_verdict(&key, f, from_next, &given)
+            })
+            .collect();
+        for ((p, f), verdict) in found.iter().enumerate().zip(verdicts) {
             let range = TimeRange::new(f.digest.start, f.digest.end);
-            let from_next = next[p]
-                .and_then(|d| found[d].digest.previous.as_ref())
-                .map(|prev| prev.signature.as_str())
-                .filter(|s| !s.is_empty());
-            let signature = from_next.or_else(|| {
-                given
-                    .get(&f.object)
-                    .or_else(|| given.get(&f.digest.object))
-                    .map(String::as_str)
-            });
-            let verdict =
-                if !f
-                    .digest
-                    .signature_algorithm
-                    .eq_ignore_ascii_case("SHA256withRSA")
-                {
-                    Some(Err(format!(
-                        "the signature algorithm {:?} is not SHA256withRSA",
-                        f.digest.signature_algorithm
-                    )))
-                } else {
-                    signature.map(|signature| {
-                        let message = f.digest.signed_message(&f.md5);
-                        match key.check(message.as_bytes(), signature) {
-                            SignatureCheck::Valid => Ok(()),
-                            SignatureCheck::Invalid => Err(format!(
-                            "the signature {} does not verify with the {}-bit key over this file",
-                            if from_next.is_some() { "the next digest carries" } else { "given" },
-                            key.bits()
-                        )),
-                            SignatureCheck::Malformed(why) => {
-                                Err(format!("the signature is malformed: {why}"))
-                            }
-                        }
-                    })
-                };
             match verdict {
                 Some(Err(message)) => {
                     failed[p] = true;
@@ -318,6 +295,47 @@ impl Digests {
         coverage.chains(&found, &next, &head);
         coverage
     }
+}
+
+/// A digest's signature check: `None` when there is no signature to check,
+/// else whether it verified, and why not. `from_next` is the signature the
+/// next digest carries; else the user's, if given.
+fn signature_verdict(
+    key: &PublicKey,
+    f: &Found,
+    from_next: Option<&str>,
+    given: &HashMap<String, String>,
+) -> Option<Result<(), String>> {
+    if !f
+        .digest
+        .signature_algorithm
+        .eq_ignore_ascii_case("SHA256withRSA")
+    {
+        return Some(Err(format!(
+            "the signature algorithm {:?} is not SHA256withRSA",
+            f.digest.signature_algorithm
+        )));
+    }
+    let signature = from_next.or_else(|| {
+        given
+            .get(&f.object)
+            .or_else(|| given.get(&f.digest.object))
+            .map(String::as_str)
+    })?;
+    let message = f.digest.signed_message(&f.md5);
+    Some(match key.check(message.as_bytes(), signature) {
+        SignatureCheck::Valid => Ok(()),
+        SignatureCheck::Invalid => Err(format!(
+            "the signature {} does not verify with the {}-bit key over this file",
+            if from_next.is_some() {
+                "the next digest carries"
+            } else {
+                "given"
+            },
+            key.bits()
+        )),
+        SignatureCheck::Malformed(why) => Err(format!("the signature is malformed: {why}")),
+    })
 }
 
 /// How a digest's chain reaches it.

@@ -145,19 +145,37 @@ fn read_archive(file: &InputFile, not_tar: &str, digests_only: bool) -> Vec<Hash
 }
 
 /// The first content bytes of `head`, gunzipped when it is gzip (as far as
-/// `head` goes: a cut-off stream gives what it has).
+/// `head` goes: a cut-off stream gives what it has): enough for a tar
+/// header, and, when the content is a JSON object (a digest, or a single
+/// trace), enough to find a digest's keys. A trace file is an array, and
+/// its content is not inflated further than its first bytes.
 fn content_head(head: &[u8]) -> Vec<u8> {
-    let want = SNIFF_CONTENT_BYTES.max(input::TAR_MAGIC_AT.end);
+    let tar_header = 512.max(input::TAR_MAGIC_AT.end);
+    let is_object = |content: &[u8]| {
+        crate::input::strip_bom(content)
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            == Some(&b'{')
+    };
     if !head.starts_with(&[0x1f, 0x8b]) {
+        let want = if is_object(head) {
+            SNIFF_CONTENT_BYTES
+        } else {
+            tar_header
+        };
         return head[..head.len().min(want)].to_vec();
     }
-    let mut content = Vec::with_capacity(want);
+    let mut content = Vec::with_capacity(SNIFF_CONTENT_BYTES);
     let mut gz = flate2::read::MultiGzDecoder::new(head);
-    let mut block = [0u8; 1024];
+    let mut block = [0u8; 512];
+    let mut want = tar_header;
     while content.len() < want {
-        match gz.read(&mut block) {
+        match gz.read(&mut block[..(want - content.len()).min(512)]) {
             Ok(0) | Err(_) => break,
             Ok(n) => content.extend_from_slice(&block[..n]),
+        }
+        if content.len() >= tar_header && want == tar_header && is_object(&content) {
+            want = SNIFF_CONTENT_BYTES;
         }
     }
     content
@@ -216,6 +234,24 @@ fn hash_rest(
     hash_stream(path, object, head, rest, false)
 }
 
+/// Feeds the rest of `reader` to `md5` in large blocks (`io::copy`'s 8 KiB
+/// would make a system call for every 8 KiB); returns the bytes read.
+pub(crate) fn hash_into(md5: &mut Md5, reader: &mut impl Read) -> io::Result<u64> {
+    let mut block = vec![0u8; 256 << 10];
+    let mut total = 0;
+    loop {
+        match reader.read(&mut block) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                md5.update(&block[..n]);
+                total += n as u64;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 fn hash_stream(
     path: PathBuf,
     object: String,
@@ -225,7 +261,7 @@ fn hash_stream(
 ) -> Hashed {
     let mut md5 = Md5::new();
     md5.update(&head);
-    let size = match io::copy(&mut rest, &mut md5) {
+    let size = match hash_into(&mut md5, &mut rest) {
         Ok(n) => n + head.len() as u64,
         Err(err) => return unreadable(path, err.to_string()),
     };

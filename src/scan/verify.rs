@@ -53,7 +53,7 @@ impl FileCheck {
         }
         let hashed = std::fs::File::open(&input.path).and_then(|mut file| {
             let mut md5 = <md5::Md5 as md5::Digest>::new();
-            std::io::copy(&mut file, &mut md5)?;
+            crate::integrity::hash_into(&mut md5, &mut file)?;
             Ok(hex::encode(md5::Digest::finalize(md5)))
         });
         match hashed {
