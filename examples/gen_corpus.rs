@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release --example gen_corpus -- --records 2000000 --seed 7 --out corpus/big.jsonl
 //! cargo run --release --example gen_corpus -- --records 50000 --form obs --out corpus/obs   # OBS tree of .json.gz
+//! cargo run --release --example gen_corpus -- --records 900000 --billing-share 1.0 --out corpus/cbc.jsonl  # a CBC folder
 //! cargo run --release --example sign_trail -- corpus/obs tests/keys/test-signing-key.pem > corpus/obs.sig  # its digests
 //! ```
 //!
@@ -10,7 +11,9 @@
 //! services' traffic (ECS, EVS, OBS, IAM), about 8% are billing operations
 //! drawn from the catalog, some fail with CBC.* codes, about 1% are
 //! re-deliveries of an earlier trace, and `user` alternates between an
-//! object and a JSON-encoded string as real exports do.
+//! object and a JSON-encoded string as real exports do. `--billing-share F`
+//! makes that share billing instead, 95 % of it reads (bill and balance
+//! queries) as in a real CBC folder.
 
 use flate2::{write::GzEncoder, Compression};
 use rand::rngs::StdRng;
@@ -48,6 +51,10 @@ struct Args {
     seed: u64,
     form: String,
     out: PathBuf,
+    /// `--billing-share F`: this share of records are billing, 95 % of them
+    /// reads (a CBC folder); `None` keeps the mixed corpus of earlier
+    /// benchmarks (8 % billing, drawn from the whole catalog).
+    billing_share: Option<f64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
         seed: 1,
         form: "jsonl".into(),
         out: PathBuf::from("corpus/corpus.jsonl"),
+        billing_share: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,9 +73,16 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = value.parse().map_err(|e| format!("--seed: {e}"))?,
             "--form" => args.form = value,
             "--out" => args.out = PathBuf::from(value),
+            "--billing-share" => {
+                let share: f64 = value.parse().map_err(|e| format!("--billing-share: {e}"))?;
+                if !(0.0..=1.0).contains(&share) {
+                    return Err("--billing-share takes a share from 0.0 to 1.0".into());
+                }
+                args.billing_share = Some(share);
+            }
             _ => {
                 return Err(format!(
-                "unknown flag {flag}; use --records N --seed S --form jsonl|array|obs --out PATH"
+                "unknown flag {flag}; use --records N --seed S --form jsonl|array|obs --out PATH [--billing-share F]"
             ))
             }
         }
@@ -88,10 +103,24 @@ fn uuid(rng: &mut StdRng) -> String {
     )
 }
 
-fn record(rng: &mut StdRng, time: i64, billing: &[&cts_audit::catalog::Entry]) -> Value {
+/// The catalog split for `--billing-share`: reads (nothing to flag) and the rest.
+struct Billing<'c> {
+    all: Vec<&'c cts_audit::catalog::Entry>,
+    reads: Vec<&'c cts_audit::catalog::Entry>,
+    others: Vec<&'c cts_audit::catalog::Entry>,
+    share: Option<f64>,
+}
+
+fn record(rng: &mut StdRng, time: i64, billing: &Billing<'_>) -> Value {
     let (user, user_type) = USERS[rng.random_range(0..USERS.len())];
-    let (name, service, resource_type) = if rng.random_bool(0.08) {
-        let e = billing[rng.random_range(0..billing.len())];
+    let (name, service, resource_type) = if rng.random_bool(billing.share.unwrap_or(0.08)) {
+        let pool = match billing.share {
+            None => &billing.all,
+            // A CBC folder: mostly bill and balance queries, a few changes.
+            Some(_) if rng.random_bool(0.95) => &billing.reads,
+            Some(_) => &billing.others,
+        };
+        let e = pool[rng.random_range(0..pool.len())];
         (
             e.trace_name,
             if e.scope == cts_audit::catalog::Scope::Audit {
@@ -133,7 +162,14 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let billing: Vec<_> = cts_audit::catalog::entries().iter().collect();
+    let all: Vec<_> = cts_audit::catalog::entries().iter().collect();
+    let is_read = |e: &&cts_audit::catalog::Entry| e.severity <= cts_audit::catalog::Severity::Info;
+    let billing = Billing {
+        reads: all.iter().copied().filter(is_read).collect(),
+        others: all.iter().copied().filter(|e| !is_read(e)).collect(),
+        all,
+        share: args.billing_share,
+    };
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut time = 1_718_000_000_000i64;
     let mut previous: Vec<Value> = Vec::new();

@@ -406,10 +406,12 @@ impl Coverage {
                 .filter(|l| *l > Duration::zero())
                 .collect();
             lengths.sort();
+            // Clamped: a hostile digest may claim a range of centuries.
             let period = lengths
                 .get(lengths.len() / 2)
                 .copied()
-                .unwrap_or(Duration::hours(1));
+                .unwrap_or(Duration::hours(1))
+                .clamp(Duration::minutes(1), Duration::days(1));
             // Fragments: from each digest no present digest links to, along
             // the links. A cycle (hostile digests naming each other) has no
             // such head; its members start fragments of their own.
@@ -504,7 +506,11 @@ impl Coverage {
         // The hours the missing or unreadable previous digest covered.
         let mut uncovered_until = a.digest.start;
         if matches!(how, Head::AfterMissing | Head::AfterUnreadable) {
-            uncovered_until = a.digest.start - period;
+            uncovered_until = a
+                .digest
+                .start
+                .checked_sub_signed(period)
+                .unwrap_or(a.digest.start);
             let named = a.digest.previous.as_ref().map_or("", |p| p.object.as_str());
             let why = if how == Head::AfterMissing {
                 format!("the digest of these hours, {named}, is missing")

@@ -18,13 +18,14 @@ use std::path::Path;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what the binaries and the smoke test run.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("records", records),
     ("container", container),
     ("time", time),
     ("csv_rows", csv_rows),
     ("tar", tar),
     ("rules_file", rules_file),
+    ("digests", digests),
 ];
 
 /// Caps small enough that a run never allocates much: libFuzzer fails a
@@ -223,5 +224,38 @@ pub fn rules_file(bytes: &[u8]) {
             let record = record.replace("-2e03-", &format!("-2e0{round}-"));
             let _ = analyzer.analyze_in(record.as_bytes(), &mut state);
         }
+    }
+}
+
+/// Integrity digests: the bytes are up to eight digest files, split at NUL
+/// bytes, each found under its own object key (the first two under one key,
+/// as a copy would be); their chains, coverage and signatures are checked,
+/// and a few trace files judged. A key and a signature are read from the
+/// same bytes. Whatever the digests say (centuries-long hours, links in a
+/// circle, a digest naming itself), the checks end without a panic.
+pub fn digests(bytes: &[u8]) {
+    use cts_audit::integrity::{Digest, Digests, PublicKey};
+    let _ = PublicKey::parse(bytes);
+    let key = PublicKey::cts();
+    let _ = key.check(bytes, &String::from_utf8_lossy(bytes));
+    let mut digests = Digests::new(key);
+    let folder = "CloudTraces/r/2024/6/19/t/Digest/CBC";
+    for (i, part) in bytes.split(|&b| b == 0).take(8).enumerate() {
+        if let Ok(digest) = Digest::read(part) {
+            let _ = digest.signed_message("00");
+        }
+        digests.add(format!("{folder}/x_CloudTrace-Digest_r_{}.json.gz", i.max(1)), part);
+    }
+    digests.give_signature(&format!("{folder}/x_CloudTrace-Digest_r_1.json.gz"), "00ff");
+    let mut coverage = digests.check();
+    for object in [
+        "CloudTraces/r/2024/6/19/t/CBC/x_CloudTrace_r_2024-06-19T01-20-00Z_1.json.gz",
+        "CloudTraces/r/2024/6/19/t/CBC/no-time.json.gz",
+        "notes/x.json",
+    ] {
+        let _ = coverage.judge(object, "d41d8cd98f00b204e9800998ecf8427e");
+    }
+    for finding in coverage.finish() {
+        let _ = serde_json::to_string(&finding);
     }
 }
