@@ -244,7 +244,10 @@ pub fn digests(bytes: &[u8]) {
         if let Ok(digest) = Digest::read(part) {
             let _ = digest.signed_message("00");
         }
-        digests.add(format!("{folder}/x_CloudTrace-Digest_r_{}.json.gz", i.max(1)), part);
+        digests.add(
+            format!("{folder}/x_CloudTrace-Digest_r_{}.json.gz", i.max(1)),
+            part,
+        );
     }
     digests.give_signature(&format!("{folder}/x_CloudTrace-Digest_r_1.json.gz"), "00ff");
     let mut coverage = digests.check();
