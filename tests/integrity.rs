@@ -815,3 +815,29 @@ fn scan_verify_reads_a_tar_and_large_files_and_plain_scan_says_nothing() {
     let text = String::from_utf8(plain.stdout).unwrap();
     assert!(!text.is_empty() && !text.contains("\"integrity\""));
 }
+
+#[test]
+fn scan_verify_leaves_files_outside_cloudtraces_unverified() {
+    let trail = Trail::new();
+    let lts = trail.dir.path().join("lts.jsonl");
+    let line = String::from_utf8(read_gz(&trail.trace("CBC", 1).1)).unwrap();
+    let line = line
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .replace("00000002-2e03", "0000aaaa-2e03");
+    std::fs::write(&lts, format!("{line}\n")).unwrap();
+    let (code, out, stats) = scan_verify(&trail, &[trail.root(), lts.clone()], "jsonl");
+    assert_eq!(code, 0);
+    let from_lts: Vec<&str> = out.lines().filter(|l| l.contains("lts.jsonl")).collect();
+    assert_eq!(from_lts.len(), 1);
+    assert!(
+        from_lts[0].contains("\"integrity\":\"unverified\""),
+        "{}",
+        from_lts[0]
+    );
+    assert!(!from_lts[0].contains("audit.integrity"));
+    assert_eq!(stats["integrity"]["counts"]["verified"], 12);
+    assert_eq!(stats["integrity"]["counts"]["unverified"], 1);
+    assert_eq!(stats["integrity"]["problems"].as_array().unwrap().len(), 0);
+}

@@ -340,7 +340,11 @@ pub(super) fn process_file(input: &InputFile, index: usize, options: &ScanOption
         disk_bytes: input.size,
         ..UnitResult::default()
     };
-    if let Some(coverage) = &options.integrity {
+    if let Some(coverage) = options
+        .integrity
+        .as_ref()
+        .filter(|_| crate::integrity::object_key(&input.path).is_some())
+    {
         // Read whole, hashed, then read for records from memory: one read.
         let bytes = match verify::read_small(&input.path, SMALL_FILE_BYTES * 4) {
             Ok(bytes) => bytes,
@@ -367,9 +371,24 @@ pub(super) fn process_file(input: &InputFile, index: usize, options: &ScanOption
             Err(err) => refused(&input.path, format!("cannot open: {err}"), result),
         };
     }
+    // Outside `CloudTraces/` no digest can list a file: it is judged
+    // unverified without being hashed.
+    let check = options
+        .integrity
+        .as_ref()
+        .map(|coverage| FileCheck::new(coverage, &input.path, Ok("")));
     match input::open(input) {
         Ok(Opened::Content(mut reader)) => {
-            process_content(&mut *reader, &input.path, index, options, None, result)
+            let mut result = process_content(
+                &mut *reader,
+                &input.path,
+                index,
+                options,
+                check.as_ref(),
+                result,
+            );
+            result.integrity = check.map(|c| c.finding);
+            result
         }
         Ok(Opened::Tar(_)) => {
             // Its members are streamed in order by the ledger's thread.
