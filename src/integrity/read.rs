@@ -151,14 +151,8 @@ fn read_archive(file: &InputFile, not_tar: &str, digests_only: bool) -> Vec<Hash
 /// its content is not inflated further than its first bytes.
 fn content_head(head: &[u8]) -> Vec<u8> {
     let tar_header = 512.max(input::TAR_MAGIC_AT.end);
-    let is_object = |content: &[u8]| {
-        crate::input::strip_bom(content)
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            == Some(&b'{')
-    };
     if !head.starts_with(&[0x1f, 0x8b]) {
-        let want = if is_object(head) {
+        let want = if starts_object(head) {
             SNIFF_CONTENT_BYTES
         } else {
             tar_header
@@ -174,7 +168,7 @@ fn content_head(head: &[u8]) -> Vec<u8> {
             Ok(0) | Err(_) => break,
             Ok(n) => content.extend_from_slice(&block[..n]),
         }
-        if content.len() >= tar_header && want == tar_header && is_object(&content) {
+        if content.len() >= tar_header && want == tar_header && starts_object(&content) {
             want = SNIFF_CONTENT_BYTES;
         }
     }
@@ -191,10 +185,18 @@ fn content_head(head: &[u8]) -> Vec<u8> {
 /// ```
 pub fn looks_like_digest(content: &[u8]) -> bool {
     let text = crate::input::strip_bom(content);
-    let starts_object = text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    starts_object
+    starts_object(text)
         && (memchr::memmem::find(text, b"\"digest_start_time\"").is_some()
             || memchr::memmem::find(text, b"\"digest_object\"").is_some())
+}
+
+/// Whether content is a JSON object (a digest, or a single trace), not an
+/// array (a trace file): its first byte past a BOM and white space is `{`.
+fn starts_object(content: &[u8]) -> bool {
+    crate::input::strip_bom(content)
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        == Some(&b'{')
 }
 
 /// Hashes a file whose first bytes are `head` and the rest `rest`; keeps a

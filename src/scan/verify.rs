@@ -72,7 +72,7 @@ impl FileCheck {
 }
 
 /// Reads a small file whole, to hash it and then read its records from
-/// memory: one read. `None` when it cannot be read, or grew past `cap`.
+/// memory: one read. An error when it cannot be read, or grew past `cap`.
 pub(super) fn read_small(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
@@ -104,13 +104,16 @@ impl IntegrityReport {
     /// listed files never read.
     pub(super) fn new(coverage: &Coverage, files: Vec<Finding>) -> IntegrityReport {
         let digests = coverage.digest_count() as u64;
+        let files_read = files.len() as u64 + digests;
         let mut coverage = coverage.clone();
         for finding in files {
             coverage.record(finding);
         }
         let findings = coverage.finish();
+        // Bytes are the scan's own count (`Stats::bytes`); not repeated here.
         let mut counts = VerifyStats {
             digests,
+            files_read,
             ..VerifyStats::default()
         };
         counts.count(&findings);
