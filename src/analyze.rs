@@ -242,6 +242,11 @@ impl Analyzer {
         if trace.digest_object.is_some() {
             return Err(AnalyzeError::NotATrace("an integrity digest file"));
         }
+        if trace.bill_page.is_some() {
+            return Err(AnalyzeError::NotATrace(
+                "a page of bill records; use cts_audit::bills",
+            ));
+        }
         Ok(trace)
     }
 

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod analyze;
+pub mod bills;
 pub mod catalog;
 pub mod classify;
 pub mod input;

@@ -45,6 +45,9 @@ pub trait Visitor {
     fn problem(&mut self, location: Location, message: String);
     /// An integrity digest, recognised by content.
     fn digest(&mut self) {}
+
+    /// A page of bill records was found instead of traces.
+    fn bill_page(&mut self) {}
     /// The record at `location` was damaged and is read salvaged
     /// ([`crate::trace::salvage`]): each repair, and the key fields given
     /// twice. Called just before the record's trace or head.
@@ -513,6 +516,9 @@ fn unwrap<'a, V: Visitor>(
         false
     } else if value.is_digest() {
         visitor.digest();
+        false
+    } else if value.is_bill_page() {
+        visitor.bill_page();
         false
     } else {
         true

@@ -96,9 +96,11 @@ const SMALL_BATCH_FILES: usize = 256;
 /// assert_eq!(stats.emitted as usize, sink.output.iter().filter(|b| **b == b'\n').count());
 /// ```
 pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> Stats {
-    let (files, walk_problems) = input::find(paths);
+    let (mut files, walk_problems) = input::find(paths);
+    skip_paths(&mut files, &options.skip_paths);
     let mut ledger = Ledger {
         stats: Stats::default(),
+        actions: Vec::new(),
         held: Held::new(options.held_memory),
         seen: SeenIds::default(),
         keys: Vec::new(),
@@ -137,6 +139,22 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
     scan_files(&pool, &files, options, &mut ledger);
     ledger.judge(&pool, options, &files);
     ledger.finish()
+}
+
+/// Drops the files under any of `skip` (compared as canonical paths, so
+/// `./samples/bills` skips `samples/bills/a.json`).
+fn skip_paths(files: &mut Vec<InputFile>, skip: &[PathBuf]) {
+    if skip.is_empty() {
+        return;
+    }
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let skip: Vec<PathBuf> = skip.iter().map(|p| canonical(p)).collect();
+    files.retain(|file| {
+        file.is_stdin() || {
+            let path = canonical(&file.path);
+            !skip.iter().any(|s| path.starts_with(s))
+        }
+    });
 }
 
 fn scan_files(

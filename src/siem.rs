@@ -251,7 +251,8 @@ pub fn ocsf(verdict: &Verdict<'_>) -> Value {
 }
 
 /// What only cts-audit knows: rules, reasons, catalog fields, source, and
-/// (`scan --verify`) the integrity of the record's file.
+/// (`scan --verify`) the integrity of the record's file, and (`scan
+/// --bills`) the action's cost.
 fn extension(verdict: &Verdict<'_>) -> Value {
     let mut extension = json!({
         "severity": verdict.severity,
@@ -265,6 +266,10 @@ fn extension(verdict: &Verdict<'_>) -> Value {
     });
     if let (Some(integrity), Value::Object(fields)) = (verdict.integrity, &mut extension) {
         fields.insert("integrity".into(), integrity.name().into());
+    }
+    // `scan --bills`: the cost object as in JSONL (docs/COST.md).
+    if let (Some(cost), Value::Object(fields)) = (&verdict.cost, &mut extension) {
+        fields.insert("cost".into(), json!(cost));
     }
     extension
 }

@@ -143,6 +143,11 @@ macro_rules! record_struct {
             /// Set when the object is an integrity digest, not a trace.
             #[serde(default)]
             pub(crate) digest_object: Option<de::IgnoredAny>,
+            /// Set when the object is a page of bill records (Huawei
+            /// `fee_records`, `monthly_records` or account change `records`,
+            /// UCloud `Items`), not a trace: `--bills` reads those.
+            #[serde(default, rename = "fee_records", alias = "monthly_records", alias = "records", alias = "Items")]
+            pub(crate) bill_page: Option<de::IgnoredAny>,
             $($(#[$field_meta])* $field_vis $field: $type,)*
         }
     };
@@ -181,6 +186,10 @@ record_struct! {
         /// The service's response body, a JSON string or an object.
         #[serde(borrow, default)]
         pub response: Option<&'a RawValue>,
+        /// The request body, a JSON string or an object: read only for the
+        /// ids a billing action carries (`scan --bills`).
+        #[serde(borrow, default)]
+        pub request: Option<&'a RawValue>,
     }
 }
 
@@ -424,6 +433,8 @@ pub trait TraceFields<'a> {
     fn event(&self) -> Option<&'a RawValue>;
     /// An integrity digest, not a trace.
     fn is_digest(&self) -> bool;
+    /// A page of bill records, not a trace.
+    fn is_bill_page(&self) -> bool;
 }
 
 /// Implements [`TraceFields`] for a struct with the common field names.
@@ -466,6 +477,9 @@ macro_rules! trace_fields {
             }
             fn is_digest(&self) -> bool {
                 self.digest_object.is_some()
+            }
+            fn is_bill_page(&self) -> bool {
+                self.bill_page.is_some()
             }
         }
     };

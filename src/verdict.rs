@@ -8,6 +8,7 @@
 //! added in one place, with a `Field` impl for its type if it is new.
 //! Field meanings are documented in `docs/OUTPUT.md`.
 
+use crate::bills::join::Cost;
 use crate::catalog::{Category, Entry, Severity};
 use crate::classify::{Classification, Kind};
 use crate::integrity::Integrity;
@@ -86,6 +87,9 @@ owned_field!(String, |v| Some(Cow::Borrowed(v.as_str())));
 owned_field!(Option<String>, |v| v.as_deref().map(Cow::Borrowed));
 owned_field!(Option<Integrity>, |v| v.map(|i| Cow::Borrowed(i.name())));
 owned_field!(Option<Arc<str>>, |v| v.as_deref().map(Cow::Borrowed));
+owned_field!(Option<Box<Cost>>, |v| v
+    .as_ref()
+    .map(|c| Cow::Owned(c.display())));
 owned_field!(Option<&'static Entry>, |v| v
     .map(|e| Cow::Borrowed(e.operation)));
 
@@ -260,6 +264,10 @@ struct Verdict<'a>;
         /// the N-th record of an array or document (`FILE#N.M` for the M-th trace
         /// of an API page).
         source: String,
+        /// `scan --bills` only, on billing actions: what the bills show the
+        /// action cost or refunded.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost: Option<Box<Cost>>,
         /// `scan --verify` only: `verified`, `modified`, `unlisted` or
         /// `unverified`, from the integrity check of the record's file.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,6 +290,9 @@ struct Verdict<'a>;
         /// `scan --verify`: the check its file failed, naming the file, when
         /// it was modified or unlisted; `audit.integrity` gives it as reason.
         integrity_note: Option<Arc<str>>,
+        /// `scan --bills`: the billing action it is and the ids it carries
+        /// ([`crate::bills::join::BillAction`]), for the join.
+        bill_action: Option<String>,
     }
 }
 

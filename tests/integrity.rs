@@ -733,7 +733,11 @@ fn scan_verify_marks_every_record_and_flags_tampered_files() {
 
     // Every output form carries it.
     let (_, csv, _) = scan_verify(&trail, &[trail.root()], "csv");
-    assert!(csv.lines().next().unwrap().ends_with(",source,integrity"));
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",source,cost,integrity"));
     let modified_row = csv.lines().find(|l| l.contains(&modified)).unwrap();
     assert_eq!(
         modified_row.rsplit(',').next(),

@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch for the `cts-audit` binary.
 
+mod bills_cmd;
 mod catalog_cmd;
 mod rules_cmd;
 mod scan_cmd;
@@ -34,6 +35,8 @@ enum Command {
     Rules(rules_cmd::RulesArgs),
     /// Check a downloaded trail's signed digests: is it complete and unaltered?
     Verify(verify_cmd::VerifyArgs),
+    /// Read bill records (Huawei, UCloud) and write them as FinOps FOCUS 1.2 rows.
+    Bills(bills_cmd::BillsArgs),
 }
 
 /// Output formats shared by the subcommands.
@@ -65,6 +68,7 @@ pub fn run() -> ExitCode {
         Command::Catalog(args) => catalog_cmd::run(&args),
         Command::Rules(args) => rules_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(&args),
+        Command::Bills(args) => bills_cmd::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

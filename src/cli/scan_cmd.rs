@@ -60,6 +60,24 @@ pub struct ScanArgs {
     verify: bool,
     #[command(flatten)]
     keys: super::verify_cmd::KeyArgs,
+    /// Bill records (a file or folder; repeatable) whose charges are put
+    /// beside the billing actions that caused them: records get `cost`
+    /// (docs/COST.md). Files under it are not read as traces.
+    #[arg(long = "bills", value_name = "PATH")]
+    bills: Vec<PathBuf>,
+    /// With --bills: how long after a billing action its charges may come.
+    #[arg(long, default_value = "48h", value_parser = parse_window)]
+    cost_window: i64,
+    /// With --bills: write the actions without charges and the charges
+    /// without actions, one JSON object a line, to FILE.
+    #[arg(long, value_name = "FILE", requires = "bills")]
+    unmatched: Option<PathBuf>,
+    /// With --bills: cost.large flags a charge or refund of at least
+    /// AMOUNT, in any currency, or AMOUNT:CUR in one (repeatable).
+    #[arg(long, value_name = "AMOUNT[:CUR]", requires = "bills")]
+    cost_threshold: Vec<cts_audit::rules::CostThreshold>,
+    #[command(flatten)]
+    bill_read: super::bills_cmd::BillReadArgs,
     /// Write the scan's counts and problems as one JSON object to FILE.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
@@ -240,6 +258,7 @@ fn build_rules(args: &ScanArgs) -> Result<RuleSet> {
     rules.settings.failure_window_ms = args.failure_window;
     rules.settings.export_threshold = args.export_threshold;
     rules.settings.export_window_ms = args.export_window;
+    rules.settings.cost_thresholds = args.cost_threshold.clone();
     rules.settings.business_hours =
         args.business_hours
             .map(|(start_hour, end_hour)| BusinessHours {
@@ -285,6 +304,8 @@ struct CliSink<W: Write> {
     first: bool,
     /// `--format table`: the rows, held while they are few.
     table: table::RowsTable,
+    /// `--format table`: its columns.
+    columns: Vec<&'static str>,
     /// `--format summary`: the records so far, in groups.
     #[cfg(feature = "summary")]
     summary: cts_audit::summary::Summary,
@@ -298,7 +319,8 @@ struct CliSink<W: Write> {
 impl<W: Write> CliSink<W> {
     /// One table row: the verdict's fields, control characters escaped.
     fn push_row(&mut self, verdict: &Verdict<'_>) {
-        let row = TABLE_COLUMNS
+        let row = self
+            .columns
             .iter()
             .map(|column| {
                 let cell = verdict.output_field(column).unwrap_or_default();
@@ -447,6 +469,27 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         }
         options.integrity = Some(std::sync::Arc::new(digests.check()));
     }
+    let bills = (!args.bills.is_empty()).then(|| {
+        let bills = cts_audit::bills::read_bills(&args.bills, &args.bill_read.options());
+        super::bills_cmd::report_problems(&bills);
+        bills
+    });
+    if let Some(bills) = &bills {
+        if bills.stats.read == 0 {
+            eprintln!("cts-audit: error: --bills: no bill records could be read");
+            return Ok(EXIT_USAGE);
+        }
+        options.skip_paths = args.bills.clone();
+        options.bills = Some(std::sync::Arc::new(cts_audit::bills::join::CostBasis {
+            records: bills.records.clone(),
+            window_ms: args.cost_window,
+        }));
+    }
+    let columns: Vec<&str> = TABLE_COLUMNS
+        .iter()
+        .copied()
+        .chain(bills.is_some().then_some("cost"))
+        .collect();
     let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
         let total = args
             .paths
@@ -471,7 +514,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         out: io::BufWriter::with_capacity(1 << 20, stdout.lock()),
         format: args.format,
         first: true,
-        table: table::RowsTable::new(&TABLE_COLUMNS, TABLE_ROWS_HELD),
+        table: table::RowsTable::new(&columns, TABLE_ROWS_HELD),
+        columns: columns.clone(),
         #[cfg(feature = "summary")]
         summary: Default::default(),
         fail_on: args.fail_on,
@@ -506,7 +550,24 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     }
     // The stats are written however the output ended: they say what was read.
     if let Some(path) = &args.stats {
-        write_stats(path, &stats)?;
+        match &bills {
+            Some(bills) => {
+                let mut value = serde_json::to_value(&stats)?;
+                if let serde_json::Value::Object(fields) = &mut value {
+                    fields.insert("bills".into(), serde_json::to_value(&bills.stats)?);
+                }
+                write_stats(path, &value)?;
+            }
+            None => write_stats(path, &stats)?,
+        }
+    }
+    if let (Some(bills), Some(joined)) = (&bills, &stats.cost) {
+        if let Some(path) = &args.unmatched {
+            write_unmatched(path, bills, joined)?;
+        }
+        if !args.quiet {
+            eprintln!("{}", cost_line(joined));
+        }
     }
     if !args.quiet {
         if let Some(report) = &stats.integrity {
@@ -581,6 +642,70 @@ pub(super) fn write_stats(path: &Path, stats: &impl serde::Serialize) -> Result<
     Ok(())
 }
 
+/// `cts-audit: cost: 5 billing actions (3 with charges, 2 without); 10 charges: …`
+fn cost_line(joined: &cts_audit::bills::join::Joined) -> String {
+    let s = &joined.stats;
+    format!(
+        "cts-audit: cost: {} billing actions ({} with charges, {} without); {} charges: {} by order, {} by resource, {} superseded (account changes of orders billed by resource), {} unmatched",
+        s.actions,
+        s.actions_with_charges,
+        s.actions_without_charges,
+        s.charges,
+        s.charges_by_order,
+        s.charges_by_resource,
+        s.charges_superseded,
+        s.charges_unmatched
+    )
+}
+
+/// `--unmatched FILE`: each action without charges and each charge
+/// without an action, one JSON object a line.
+fn write_unmatched(
+    path: &Path,
+    bills: &cts_audit::bills::Bills,
+    joined: &cts_audit::bills::join::Joined,
+) -> Result<()> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("cannot write --unmatched file {}", path.display()))?;
+    let mut out = io::BufWriter::new(file);
+    for action in &joined.actions_without_charges {
+        let time = action
+            .time_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let ids: Vec<serde_json::Value> = action
+            .bill
+            .ids
+            .iter()
+            .map(|(kind, id)| {
+                serde_json::json!({ "kind": if kind == "o" { "order" } else { "resource" }, "id": id })
+            })
+            .collect();
+        let line = serde_json::json!({
+            "unmatched": "action",
+            "action": action.bill.action.as_str(),
+            "trace_name": action.bill.trace_name,
+            "trace_id": action.bill.trace_id,
+            "time": time,
+            "ids": ids,
+        });
+        serde_json::to_writer(&mut out, &line)?;
+        writeln!(out)?;
+    }
+    for &index in &joined.charges_unmatched {
+        if let Some(record) = bills.records.get(index) {
+            let mut line = serde_json::to_value(cts_audit::bills::FocusRow::from(record))?;
+            if let serde_json::Value::Object(fields) = &mut line {
+                fields.insert("unmatched".into(), "charge".into());
+            }
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// `-j N`, capped at [`scan::max_threads`] with a word on stderr.
 fn threads(asked: Option<usize>) -> Option<usize> {
     let max = scan::max_threads();
@@ -619,7 +744,14 @@ fn summary_line(stats: &Stats, seconds: f64) -> String {
         stats.errors,
         stats.bytes as f64 / 1e6,
         seconds
-    )
+    ) + &if stats.bill_pages_skipped > 0 {
+        format!(
+            "; {} pages of bill records skipped (give them with --bills)",
+            stats.bill_pages_skipped
+        )
+    } else {
+        String::new()
+    }
 }
 
 /// The columns of `--format table`: the ones a person reads first.

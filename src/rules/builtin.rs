@@ -376,6 +376,13 @@ pub const BUILTIN: &[Builtin] = &[
         judge: Judge::Alone(integrity),
     },
     Builtin {
+        id: "cost.large",
+        title: "A billing action charged or refunded at least --cost-threshold (scan --bills)",
+        fires: Fires::At(Severity::High),
+        candidate: |f| f.sensitive,
+        judge: Judge::Windowed(cost_large),
+    },
+    Builtin {
         id: "offhours",
         title: "Sensitive operation outside business hours (opt-in)",
         fires: Fires::At(Severity::Low),
@@ -588,6 +595,35 @@ fn export_burst(c: &Context<'_, '_>, state: &mut RuleState) -> Option<String> {
     })
 }
 
+/// The cost the bills show for a billing action, when one of its
+/// currencies' amounts reaches that currency's threshold (charge or refund
+/// alike). Windowed only because costs are known once every file is read.
+fn cost_large(c: &Context<'_, '_>, _: &mut RuleState) -> Option<String> {
+    let cost = c.event.cost.as_deref()?;
+    let thresholds = &c.rules.settings.cost_thresholds;
+    let (amount, currency) = cost.amounts().find(|(amount, currency)| {
+        thresholds.iter().any(|t| {
+            t.currency
+                .as_deref()
+                .is_none_or(|c| c.eq_ignore_ascii_case(currency))
+                && amount.abs() >= t.amount
+        })
+    })?;
+    let action = cost.action.map_or("the action".to_owned(), |a| a.words());
+    let verb = if amount.is_sign_negative() {
+        "refunded"
+    } else {
+        "charged"
+    };
+    Some(format!(
+        "{action} {verb} {} {currency} ({} charge{}, matched by {})",
+        crate::bills::join::grouped(amount.abs()),
+        cost.charges,
+        if cost.charges == 1 { "" } else { "s" },
+        cost.matched.unwrap_or("-")
+    ))
+}
+
 fn source_first_seen(c: &Context<'_, '_>, state: &mut RuleState) -> Option<String> {
     c.event.time_ms?;
     let ip = c.event.source_ip.as_deref()?;
@@ -690,6 +726,7 @@ mod tests {
         let mut rules = RuleSet::builtin();
         rules.settings.failure_threshold = 2;
         rules.settings.export_threshold = 2;
+        rules.settings.cost_thresholds = vec!["10000".parse().unwrap()];
         rules.settings.business_hours = Some(super::super::BusinessHours {
             start_hour: 9,
             end_hour: 18,
@@ -708,6 +745,21 @@ mod tests {
                 verdict.integrity_note = Some("trace_file_modified CloudTraces/x.json.gz".into());
             } else if k % 17 == 0 {
                 verdict.integrity = Some(crate::integrity::Integrity::Verified);
+            }
+            if let Some(action) = trace
+                .trace_name
+                .as_deref()
+                .and_then(crate::bills::join::Action::of)
+            {
+                verdict.cost = Some(Box::new(crate::bills::join::Cost {
+                    amount: rust_decimal::Decimal::new(-1_234_000, 2),
+                    currency: Some("CNY".into()),
+                    charges: 1,
+                    matched: Some("resource"),
+                    bill_ids: vec!["b-1".into()],
+                    other_currencies: Vec::new(),
+                    action: Some(action),
+                }));
             }
             let context = Context::new(&verdict, &rules);
             for rule in BUILTIN {

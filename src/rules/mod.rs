@@ -105,6 +105,50 @@ pub struct Settings {
     pub export_window_ms: i64,
     /// Business hours; `None` turns the off-hours rule off.
     pub business_hours: Option<BusinessHours>,
+    /// `cost.large`: the amounts a billing action's charge or refund must
+    /// reach; none turns the rule off.
+    pub cost_thresholds: Vec<CostThreshold>,
+}
+
+/// An amount `cost.large` fires at, in one currency or in any.
+///
+/// ```
+/// use cts_audit::rules::CostThreshold;
+/// let t: CostThreshold = "10000:CNY".parse().unwrap();
+/// assert_eq!((t.amount.to_string(), t.currency.as_deref()), ("10000".to_owned(), Some("CNY")));
+/// assert!("ten".parse::<CostThreshold>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostThreshold {
+    /// The amount (charges and refunds alike, by absolute value).
+    pub amount: rust_decimal::Decimal,
+    /// The currency it is in; `None` for every currency.
+    pub currency: Option<String>,
+}
+
+impl std::str::FromStr for CostThreshold {
+    type Err = String;
+    /// `AMOUNT` or `AMOUNT:CURRENCY`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (amount, currency) = match text.split_once(':') {
+            Some((amount, currency)) => (amount, Some(currency.trim().to_ascii_uppercase())),
+            None => (text, None),
+        };
+        let amount = crate::bills::parse_money(amount)
+            .map_err(|e| format!("{text:?} is not AMOUNT or AMOUNT:CURRENCY ({e})"))?;
+        if amount.is_sign_negative() {
+            return Err(format!("{text:?}: the amount must not be negative"));
+        }
+        if currency
+            .as_deref()
+            .is_some_and(|c| c.len() != 3 || !c.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            return Err(format!(
+                "{text:?}: the currency must be a three-letter code"
+            ));
+        }
+        Ok(CostThreshold { amount, currency })
+    }
 }
 
 impl Default for Settings {
@@ -116,6 +160,7 @@ impl Default for Settings {
             export_threshold: 10,
             export_window_ms: 60 * 60_000,
             business_hours: None,
+            cost_thresholds: Vec::new(),
         }
     }
 }

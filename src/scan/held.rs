@@ -52,6 +52,12 @@ pub(crate) struct Packed {
     windowed: bool,
     /// `scan --verify`: what the check of its file found.
     integrity: Option<crate::integrity::Integrity>,
+    /// `scan --bills`: the billing action it is, with its ids.
+    bill_action: Option<Box<str>>,
+    /// `scan --bills`: what the join found it cost; set when it is judged,
+    /// after any spill.
+    #[serde(skip)]
+    cost: Option<Box<crate::bills::join::Cost>>,
 }
 
 const ABSENT: u32 = u32::MAX;
@@ -96,7 +102,29 @@ impl Packed {
             reasons: verdict.reasons,
             windowed,
             integrity: verdict.integrity,
+            bill_action: verdict.bill_action.map(String::into_boxed_str),
+            cost: None,
         }
+    }
+
+    /// Its number in input order.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// When it happened.
+    pub(crate) fn time_ms(&self) -> Option<i64> {
+        self.time_ms
+    }
+
+    /// `scan --bills`: the billing action it is ([`BillAction::encode`](crate::bills::join::BillAction::encode)).
+    pub(crate) fn bill_action(&self) -> Option<&str> {
+        self.bill_action.as_deref()
+    }
+
+    /// `scan --bills`: gives it what the join found it cost.
+    pub(crate) fn set_cost(&mut self, cost: crate::bills::join::Cost) {
+        self.cost = Some(Box::new(cost));
     }
 
     /// Index of the file in the scan's file list.
@@ -120,6 +148,7 @@ impl Packed {
             + self.text.len()
             + self.rules.iter().map(|r| r.len()).sum::<usize>()
             + self.reasons.iter().map(|r| r.len()).sum::<usize>()
+            + self.bill_action.as_deref().map_or(0, str::len)
     }
 
     /// The order candidates are judged in: time, then input order.
@@ -168,6 +197,7 @@ impl Packed {
             time_ms: self.time_ms,
             entry,
             integrity: self.integrity,
+            cost: self.cost.clone(),
             // Judged already: `audit.malformed`, `audit.conflict` and
             // `audit.integrity` fired before it was held.
             ..Verdict::default()

@@ -16,6 +16,8 @@ pub(super) struct Judging<'s> {
     pub(super) files: &'s [InputFile],
     /// Archive members, numbered after `files`.
     pub(super) members: &'s [PathBuf],
+    /// `scan --bills`: each billing action's cost, by its number.
+    pub(super) costs: &'s std::collections::HashMap<u64, crate::bills::join::Cost>,
 }
 
 impl<'s> Judging<'s> {
@@ -34,6 +36,13 @@ impl<'s> Judging<'s> {
     /// The windowed rules, in order, for the candidates that must see them.
     pub(super) fn in_window(&self, batch: &mut [Packed], state: &mut RuleState) {
         let rules = &self.options.rules;
+        if !self.costs.is_empty() {
+            for packed in batch.iter_mut() {
+                if let Some(cost) = self.costs.get(&packed.seq()) {
+                    packed.set_cost(cost.clone());
+                }
+            }
+        }
         for packed in batch.iter_mut().filter(|p| p.windowed()) {
             packed.rejudge(|verdict| rules.judge_in_window(verdict, state));
         }
@@ -86,6 +95,13 @@ impl Ledger<'_> {
         if let Some(err) = self.held.finish() {
             self.spill_failed(err);
         }
+        let mut costs = std::collections::HashMap::new();
+        if let Some(basis) = &options.bills {
+            let actions = std::mem::take(&mut self.actions);
+            let mut joined = crate::bills::join::assign(&basis.records, &actions, basis.window_ms);
+            costs = std::mem::take(&mut joined.costs);
+            self.stats.cost = Some(joined);
+        }
         let held = std::mem::replace(&mut self.held, Held::new(0));
         let total = held.count();
         if self.stopped {
@@ -99,6 +115,7 @@ impl Ledger<'_> {
             options,
             files,
             members: &members,
+            costs: &costs,
         };
         let merge_error = std::thread::scope(|threads| {
             let (batch_sender, batches) = mpsc::sync_channel::<Vec<Packed>>(2);

@@ -5,6 +5,8 @@ use super::*;
 /// The single thread that sees every result in input order.
 pub(super) struct Ledger<'s> {
     pub(super) stats: Stats,
+    /// `scan --bills`: the billing actions held, for the join.
+    pub(super) actions: Vec<crate::bills::join::ActionAt>,
     /// Candidates for the rules, held until every file is read.
     pub(super) held: Held,
     pub(super) seen: SeenIds,
@@ -74,7 +76,8 @@ impl Ledger<'_> {
     pub(super) fn take_file(&mut self, mut result: UnitResult) {
         self.file_checks.extend(result.integrity.take());
         let had_records = !result.outcomes.is_empty() || result.record_errors > 0;
-        account_file(&mut self.stats, result.skipped, had_records, result.digests);
+        let not_traces = result.digests + result.bill_pages;
+        account_file(&mut self.stats, result.skipped, had_records, not_traces);
         self.sink.progress(result.disk_bytes);
         self.take(result);
     }
@@ -166,6 +169,7 @@ impl Ledger<'_> {
         self.stats.record_warnings += result.record_warnings;
         self.stats.record_errors += result.record_errors;
         self.stats.digests_skipped += result.digests;
+        self.stats.bill_pages_skipped += result.bill_pages;
         self.keys.clear();
         self.keys
             .extend(result.outcomes.iter().filter_map(|o| o.key));
@@ -220,7 +224,10 @@ impl Ledger<'_> {
             if let Some(held) = outcome.held {
                 if self.stopped {
                     self.stats.unwritten += 1;
-                } else if let Some(err) = self.held.push(*held) {
+                    continue;
+                }
+                self.note_action(&held);
+                if let Some(err) = self.held.push(*held) {
                     self.spill_failed(err);
                 }
                 continue;
@@ -247,6 +254,22 @@ impl Ledger<'_> {
     /// had, and judges it as a rules candidate with `audit.conflict`.
     /// `None` only if its text no longer reads, which cannot happen: a
     /// worker read the same text.
+    /// `scan --bills`: keeps a held billing action for the join, under the
+    /// number the held candidates will give it.
+    fn note_action(&mut self, held: &Packed) {
+        let Some(bill) = held
+            .bill_action()
+            .and_then(crate::bills::join::BillAction::decode)
+        else {
+            return;
+        };
+        self.actions.push(crate::bills::join::ActionAt {
+            seq: self.held.count(),
+            time_ms: held.time_ms(),
+            bill,
+        });
+    }
+
     pub(super) fn reread(
         &self,
         text: Option<&[u8]>,
@@ -261,6 +284,7 @@ impl Ledger<'_> {
         let mut verdict = Verdict::new(&trace, user, &class, String::new());
         verdict.malformed = malformed.map(String::from);
         verdict.conflict = true;
+        verdict.bill_action = bill_action(&trace, &verdict, self.options);
         let windowed = self.options.rules.judge_alone(&mut verdict);
         Some(Packed::new(verdict, windowed, file, location))
     }

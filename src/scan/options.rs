@@ -130,6 +130,12 @@ pub struct ScanOptions {
     /// `scan --verify`: the digests' checks, each file judged against them
     /// as it is read ([`crate::integrity::read_digests`]).
     pub integrity: Option<Arc<crate::integrity::Coverage>>,
+    /// `scan --bills`: the bill records each billing action's charges are
+    /// found in ([`crate::bills::join`]).
+    pub bills: Option<Arc<crate::bills::join::CostBasis>>,
+    /// Files under these paths are not read as traces: the bills of
+    /// `scan --bills`, given beside the traces.
+    pub skip_paths: Vec<PathBuf>,
 }
 
 impl Default for ScanOptions {
@@ -144,6 +150,8 @@ impl Default for ScanOptions {
             max_errors: 1_000,
             limits: input::Limits::default(),
             integrity: None,
+            bills: None,
+            skip_paths: Vec::new(),
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Stats {
     pub files_skipped: u64,
     /// Integrity digest files recognised and skipped.
     pub digests_skipped: u64,
+    /// Pages of bill records recognised and skipped: not traces
+    /// (`scan --bills` and `cts-audit bills` read them).
+    pub bill_pages_skipped: u64,
     /// Bytes read after decompression.
     pub bytes: u64,
     /// Trace records parsed.
@@ -102,6 +105,9 @@ pub struct Stats {
     /// `scan --verify` only: what the integrity check found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<IntegrityReport>,
+    /// `scan --bills` only: what the join of bills and billing actions found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::bills::join::Joined>,
 }
 
 /// What is said of a file with nothing in it.

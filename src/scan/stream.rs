@@ -329,7 +329,7 @@ pub(super) fn scan_stream<T: Send>(
                         Step::Unit(result) => {
                             units_in_flight -= 1;
                             any_records |= !result.outcomes.is_empty() || result.record_errors > 0;
-                            digests += result.digests;
+                            digests += result.digests + result.bill_pages;
                             let _ = recycle.send(ledger.take(result));
                         }
                         Step::End(end) => {

@@ -46,6 +46,8 @@ pub(super) struct UnitResult {
     pub(super) problems: Vec<ScanError>,
     pub(super) record_errors: u64,
     pub(super) digests: u64,
+    /// Pages of bill records found instead of traces.
+    pub(super) bill_pages: u64,
     pub(super) bytes: u64,
     /// Whole-file results only: the file was empty or unreadable.
     pub(super) skipped: bool,
@@ -96,6 +98,10 @@ impl<const WHOLE: bool> Visitor for Worker<'_, WHOLE> {
 
     fn digest(&mut self) {
         self.result.digests += 1;
+    }
+
+    fn bill_page(&mut self) {
+        self.result.bill_pages += 1;
     }
 
     fn repaired(&mut self, location: Location, warnings: &[String], duplicate_keys: &[String]) {
@@ -196,6 +202,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
             verdict.integrity = Some(check.integrity);
             verdict.integrity_note = check.note.clone();
         }
+        verdict.bill_action = bill_action(trace, &verdict, options);
         let malformed = verdict.malformed.as_deref().map(Box::from);
         if verdict.time_ms.is_none() && options.filters.bounds_time() {
             self.result.untimed += 1;
@@ -287,6 +294,19 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
         self.extra.extend_from_slice(text.as_bytes());
         (at, at + text.len())
     }
+}
+
+/// `scan --bills`: the billing action a catalogued trace records, with the
+/// ids it carries, for the join. A failed attempt moved no money.
+pub(super) fn bill_action(
+    trace: &Trace<'_>,
+    verdict: &Verdict<'_>,
+    options: &ScanOptions,
+) -> Option<String> {
+    if options.bills.is_none() || !verdict.catalogued || verdict.failed {
+        return None;
+    }
+    crate::bills::join::BillAction::of(trace).map(|action| action.encode())
 }
 
 pub(super) fn process_unit(
@@ -482,6 +502,7 @@ pub(super) fn process_content(
         result.unlisted_file = result.unlisted_file.or(part.unlisted_file);
         result.record_errors += part.record_errors;
         result.digests += part.digests;
+        result.bill_pages += part.bill_pages;
         result.bytes += part.bytes;
     }
     let (container, mut problems) = (units.container(), units.take_problems());
