@@ -25,7 +25,7 @@ pub use focus::focus_frame;
 pub use focus::{
     service_category, totals, write_focus_csv, write_focus_jsonl, FocusRow, Totals, FOCUS_COLUMNS,
 };
-pub use read::{csv_field, read_bills, BillProblem, BillStats, Bills, ReadOptions};
+pub use read::{csv_field, read_bills, read_bills_in, BillProblem, BillStats, Bills, ReadOptions};
 pub use record::{
     cycle_bounds, parse_bill_time, parse_money, BillKind, BillRecord, Charge, ChargeTime, Provider,
 };

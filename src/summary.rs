@@ -12,9 +12,9 @@
 //! use cts_audit::summary::{summarize, SummaryRecord};
 //! let records = vec![
 //!     SummaryRecord { user: Some("alice".into()), category: Some("payment".into()), trace_name: Some("payOrder".into()),
-//!                     severity: "medium".into(), failed: false, time_ms: Some(1_718_777_931_170) },
+//!                     severity: "medium".into(), failed: false, time_ms: Some(1_718_777_931_170), money: vec![] },
 //!     SummaryRecord { user: Some("alice".into()), category: Some("payment".into()), trace_name: Some("payOrder".into()),
-//!                     severity: "high".into(), failed: true, time_ms: Some(1_718_777_991_170) },
+//!                     severity: "high".into(), failed: true, time_ms: Some(1_718_777_991_170), money: vec![] },
 //! ];
 //! let table = summarize(&records, &["user", "category"]).unwrap();
 //! assert_eq!(table.height(), 1);
@@ -24,8 +24,9 @@
 use crate::catalog::Severity;
 use crate::verdict::Verdict;
 use polars::prelude::*;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 /// The columns a summary can group by.
@@ -60,6 +61,10 @@ pub struct SummaryRecord {
     /// Epoch milliseconds (`time` in a JSONL record).
     #[serde(default, rename = "time", deserialize_with = "rfc3339_ms")]
     pub time_ms: Option<i64>,
+    /// `scan --bills`: what the action cost, per currency (`cost` in a
+    /// JSONL record); negative for money back.
+    #[serde(default, rename = "cost", deserialize_with = "cost_amounts")]
+    pub money: Vec<(String, Decimal)>,
 }
 
 impl SummaryRecord {
@@ -82,6 +87,9 @@ impl SummaryRecord {
             failed: verdict.failed,
             // As the JSON lines carry it: to the millisecond of its text.
             time_ms: verdict.time_ms,
+            money: verdict.cost.as_deref().map_or_else(Vec::new, |cost| {
+                cost.amounts().map(|(a, c)| (c.to_owned(), a)).collect()
+            }),
         }
     }
 }
@@ -92,6 +100,41 @@ fn rfc3339_ms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>,
     Ok(text
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.timestamp_millis()))
+}
+
+/// The amounts of a JSONL record's `cost` object: `amount` in `currency`,
+/// and each of `other_currencies`.
+fn cost_amounts<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<(String, Decimal)>, D::Error> {
+    #[derive(Deserialize)]
+    struct Amount {
+        amount: String,
+        currency: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Cost {
+        amount: String,
+        currency: Option<String>,
+        #[serde(default)]
+        other_currencies: Vec<Amount>,
+    }
+    let Some(cost) = Option::<Cost>::deserialize(deserializer)? else {
+        return Ok(Vec::new());
+    };
+    let first = Amount {
+        amount: cost.amount,
+        currency: cost.currency,
+    };
+    std::iter::once(first)
+        .chain(cost.other_currencies)
+        .filter_map(|a| Some((a.currency?, a.amount)))
+        .map(|(currency, amount)| {
+            crate::bills::parse_money(&amount)
+                .map(|a| (currency, a))
+                .map_err(serde::de::Error::custom)
+        })
+        .collect()
 }
 
 /// The records of one (user, category, operation, severity) combination.
@@ -105,6 +148,8 @@ struct Group {
     failed: u32,
     first_ms: Option<i64>,
     last_ms: Option<i64>,
+    /// Per currency: charges (positive) and refunds (negative).
+    money: BTreeMap<String, (Decimal, Decimal)>,
 }
 
 /// Records folded into groups as they come; [`Summary::table`] groups them
@@ -139,7 +184,7 @@ impl Summary {
     /// ```
     /// use cts_audit::summary::{Summary, SummaryRecord};
     /// let record = SummaryRecord { user: None, category: None, trace_name: Some("payOrder".into()),
-    ///     severity: "medium".into(), failed: true, time_ms: None };
+    ///     severity: "medium".into(), failed: true, time_ms: None, money: vec![] };
     /// let mut summary = Summary::default();
     /// summary.add(&record);
     /// summary.add(&record);
@@ -172,10 +217,19 @@ impl Summary {
                 failed: 0,
                 first_ms: None,
                 last_ms: None,
+                money: BTreeMap::new(),
             }),
         };
         group.records = group.records.saturating_add(1);
         group.failed = group.failed.saturating_add(u32::from(record.failed));
+        for (currency, amount) in &record.money {
+            let (spend, refund) = group.money.entry(currency.clone()).or_default();
+            if amount.is_sign_negative() {
+                *refund += *amount;
+            } else {
+                *spend += *amount;
+            }
+        }
         if let Some(time) = record.time_ms {
             group.first_ms = Some(group.first_ms.map_or(time, |t| t.min(time)));
             group.last_ms = Some(group.last_ms.map_or(time, |t| t.max(time)));
@@ -206,7 +260,7 @@ impl Summary {
         }
         let groups: Vec<&Group> = self.groups.values().collect();
         let text = |f: fn(&Group) -> Option<&str>| groups.iter().map(|g| f(g)).collect::<Vec<_>>();
-        let frame = df!(
+        let mut frame = df!(
             "user" => text(|g| g.user.as_deref()),
             "category" => text(|g| g.category.as_deref()),
             "trace_name" => text(|g| g.trace_name.as_deref()),
@@ -217,6 +271,42 @@ impl Summary {
             "first_ms" => groups.iter().map(|g| g.first_ms).collect::<Vec<_>>(),
             "last_ms" => groups.iter().map(|g| g.last_ms).collect::<Vec<_>>(),
         )?;
+        // `scan --bills`: spend and refunds per currency, exact decimals
+        // (never added across currencies).
+        let currencies: BTreeSet<&str> = groups
+            .iter()
+            .flat_map(|g| g.money.keys().map(String::as_str))
+            .collect();
+        let scale = groups
+            .iter()
+            .flat_map(|g| g.money.values())
+            .flat_map(|(s, r)| [s.scale(), r.scale()])
+            .max()
+            .unwrap_or(0)
+            .max(2);
+        let mut money_columns = Vec::new();
+        for currency in &currencies {
+            for (name, pick) in [
+                (format!("spend_{currency}"), 0usize),
+                (format!("refund_{currency}"), 1),
+            ] {
+                let mantissas: Vec<i128> = groups
+                    .iter()
+                    .map(|g| {
+                        let (spend, refund) = g.money.get(*currency).copied().unwrap_or_default();
+                        let mut amount = if pick == 0 { spend } else { refund };
+                        amount.rescale(scale);
+                        amount.mantissa()
+                    })
+                    .collect();
+                let column = Int128Chunked::from_vec(name.as_str().into(), mantissas)
+                    .into_decimal(38, scale as usize)?
+                    .into_series()
+                    .into_column();
+                frame.with_column(column)?;
+                money_columns.push(name);
+            }
+        }
         let keys: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
         let mut sort_by: Vec<Expr> = vec![col("worst_rank"), col("records")];
         sort_by.extend(keys.iter().cloned());
@@ -225,19 +315,24 @@ impl Summary {
         frame
             .lazy()
             .group_by(keys)
-            .agg([
-                col("records").sum().cast(DataType::UInt32).alias("records"),
-                col("failed").sum().cast(DataType::UInt32).alias("failed"),
-                // Each operation is in at least one combination, so counting
-                // distinct names over combinations counts them over records.
-                col("trace_name").n_unique().alias("operations"),
-                col("severity_rank").max().alias("worst_rank"),
-                col("first_ms")
-                    .min()
-                    .cast(datetime.clone())
-                    .alias("first_utc"),
-                col("last_ms").max().cast(datetime).alias("last_utc"),
-            ])
+            .agg(
+                [
+                    col("records").sum().cast(DataType::UInt32).alias("records"),
+                    col("failed").sum().cast(DataType::UInt32).alias("failed"),
+                    // Each operation is in at least one combination, so counting
+                    // distinct names over combinations counts them over records.
+                    col("trace_name").n_unique().alias("operations"),
+                    col("severity_rank").max().alias("worst_rank"),
+                    col("first_ms")
+                        .min()
+                        .cast(datetime.clone())
+                        .alias("first_utc"),
+                    col("last_ms").max().cast(datetime).alias("last_utc"),
+                ]
+                .into_iter()
+                .chain(money_columns.iter().map(|c| col(c.as_str()).sum()))
+                .collect::<Vec<_>>(),
+            )
             .sort_by_exprs(
                 sort_by,
                 SortMultipleOptions::default()
@@ -270,7 +365,7 @@ fn severity_name(rank: Expr) -> Expr {
 /// ```
 /// use cts_audit::summary::{summarize, SummaryRecord};
 /// let record = |user: &str, severity: &str| SummaryRecord { user: Some(user.into()), category: None,
-///     trace_name: Some("deleteResource".into()), severity: severity.into(), failed: false, time_ms: None };
+///     trace_name: Some("deleteResource".into()), severity: severity.into(), failed: false, time_ms: None, money: vec![] };
 /// let table = summarize(&[record("bob", "low"), record("alice", "high"), record("bob", "low")], &["user"]).unwrap();
 /// // The worst group first, then the busiest.
 /// assert_eq!(table.column("user").unwrap().str().unwrap().get(0), Some("alice"));

@@ -884,3 +884,76 @@ proptest! {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[test]
+fn summaries_by_user_show_spend_and_refunds_per_currency() {
+    let dir = temp_dir("summary");
+    let csv_path = dir.join("by-user.csv");
+    let out = cli()
+        .args([
+            "scan",
+            "--bills",
+            "samples/bills",
+            "samples/",
+            "--format",
+            "summary",
+            "--summary-by",
+            "user",
+            "--summary-out",
+        ])
+        .arg(&csv_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let user = |name: &str| {
+        rows.iter()
+            .find(|r| &r[at("user")] == name)
+            .unwrap()
+            .clone()
+    };
+    // alice paid order CS2406191418XXXX (1,100.00 + 134.56) and unsubscribed
+    // the database refunded 356.20; ops-bot's unsubscription was refunded 1,100.00.
+    assert_eq!(dec(&user("alice")[at("spend_CNY")]), dec("1234.56"));
+    assert_eq!(dec(&user("alice")[at("refund_CNY")]), dec("-356.20"));
+    assert_eq!(dec(&user("ops-bot")[at("refund_CNY")]), dec("-1100"));
+    assert_eq!(dec(&user("mallory")[at("spend_CNY")]), Decimal::ZERO);
+
+    // The same figures from the JSONL output, read back as summary records.
+    let out = cli()
+        .args([
+            "scan",
+            "--bills",
+            "samples/bills",
+            "samples/",
+            "--format",
+            "jsonl",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let records: Vec<cts_audit::summary::SummaryRecord> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let table = cts_audit::summary::summarize(&records, &["user"]).unwrap();
+    let spend = table
+        .column("spend_CNY")
+        .unwrap()
+        .as_materialized_series()
+        .decimal()
+        .unwrap()
+        .physical()
+        .clone();
+    let total: i128 = spend.iter().flatten().sum();
+    assert_eq!(Decimal::from_i128_with_scale(total, 8), dec("1234.56"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -79,6 +79,7 @@ fn record() -> impl Strategy<Value = SummaryRecord> {
                 severity: severity.to_owned(),
                 failed,
                 time_ms,
+                money: Vec::new(),
             },
         )
 }

@@ -132,6 +132,22 @@ impl Bills {
     }
 }
 
+/// Reads the bill records in one file's content (decompressed), told by
+/// that content: for a plugin that has the bytes already. `name` is where
+/// problems say they are.
+///
+/// ```
+/// use cts_audit::bills::{read_bills_in, ReadOptions};
+/// let page = br#"{"currency":"CNY","fee_records":[{"bill_type":2,"amount":"12.50000000","trade_id":"CS1"}]}"#;
+/// let bills = read_bills_in("page.json".as_ref(), page, &ReadOptions::default());
+/// assert_eq!(bills.records[0].billed.to_string(), "12.50000000");
+/// ```
+pub fn read_bills_in(name: &Path, bytes: &[u8], options: &ReadOptions) -> Bills {
+    let mut bills = Bills::default();
+    bills.read_content(name, bytes, options);
+    bills
+}
+
 fn read_file(file: &InputFile, options: &ReadOptions, bills: &mut Bills) {
     let opened = match input::open(file) {
         Ok(opened) => opened,

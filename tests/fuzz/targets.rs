@@ -18,7 +18,7 @@ use std::path::Path;
 pub type Target = fn(&[u8]);
 
 /// The targets, by name: what the binaries and the smoke test run.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("records", records),
     ("container", container),
     ("time", time),
@@ -26,6 +26,7 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("tar", tar),
     ("rules_file", rules_file),
     ("digests", digests),
+    ("bills", bills),
 ];
 
 /// Caps small enough that a run never allocates much: libFuzzer fails a
@@ -261,4 +262,51 @@ pub fn digests(bytes: &[u8]) {
     for finding in coverage.finish() {
         let _ = serde_json::to_string(&finding);
     }
+}
+
+/// Bill files of any form: every record read or counted, every row
+/// rendered as FOCUS, and the join run against billing actions that name
+/// the ids the bills give.
+pub fn bills(bytes: &[u8]) {
+    use cts_audit::bills::join::{assign, Action, ActionAt, BillAction};
+    use cts_audit::bills::{read_bills_in, totals, write_focus_csv, FocusRow, ReadOptions};
+    let bills = read_bills_in("fuzz.json".as_ref(), bytes, &ReadOptions::default());
+    assert_eq!(bills.stats.read, bills.stats.records + bills.stats.errors);
+    let mut csv = Vec::new();
+    let _ = write_focus_csv(&bills.records, &mut csv);
+    for record in &bills.records {
+        let _ = serde_json::to_string(&FocusRow::from(record));
+    }
+    let _ = totals(&bills.records);
+    let actions: Vec<ActionAt> = bills
+        .records
+        .iter()
+        .take(16)
+        .enumerate()
+        .map(|(seq, r)| ActionAt {
+            seq: seq as u64,
+            time_ms: r.time.map(|t| t.start_ms.saturating_sub(1_000)),
+            bill: BillAction {
+                action: [Action::PayOrder, Action::Renew, Action::Unsubscribe][seq % 3],
+                trace_name: "x".into(),
+                trace_id: None,
+                ids: r
+                    .trade_id
+                    .iter()
+                    .map(|id| ("o".to_owned(), id.clone()))
+                    .chain(r.resource_id.iter().map(|id| ("r".to_owned(), id.clone())))
+                    .collect(),
+            },
+        })
+        .collect();
+    let joined = assign(&bills.records, &actions, 48 * 3_600_000);
+    let s = &joined.stats;
+    assert_eq!(
+        s.charges,
+        s.charges_by_order + s.charges_by_resource + s.charges_unmatched + s.charges_superseded
+    );
+    assert_eq!(
+        s.actions,
+        s.actions_with_charges + s.actions_without_charges
+    );
 }
