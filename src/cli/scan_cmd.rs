@@ -485,10 +485,13 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             window_ms: args.cost_window,
         }));
     }
+    // With --bills, the money right after what was done.
     let columns: Vec<&str> = TABLE_COLUMNS
         .iter()
-        .copied()
-        .chain(bills.is_some().then_some("cost"))
+        .flat_map(|&c| {
+            let cost = (c == "category" && bills.is_some()).then_some("cost");
+            std::iter::once(c).chain(cost)
+        })
         .collect();
     let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
         let total = args
