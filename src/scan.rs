@@ -101,6 +101,8 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions, sink: &mut dyn Sink) -> St
     let mut ledger = Ledger {
         stats: Stats::default(),
         actions: Vec::new(),
+        action_bytes: 0,
+        actions_not_joined: 0,
         held: Held::new(options.held_memory),
         seen: SeenIds::default(),
         keys: Vec::new(),

@@ -251,7 +251,14 @@ pub struct JoinStats {
     /// Account changes of an order that resource-level records already
     /// bill: not added again.
     pub charges_superseded: u64,
+    /// Billing actions past the memory kept for the join
+    /// ([`MAX_ACTION_BYTES`]): flagged as ever, but given no cost.
+    pub actions_not_joined: u64,
 }
+
+/// The most memory the ids of the billing actions kept for the join may
+/// take: a trail of hostile traces cannot grow the scan past it.
+pub const MAX_ACTION_BYTES: usize = 256 << 20;
 
 /// What [`assign`] decided. Serialized as its counts.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -463,7 +470,8 @@ pub fn grouped(amount: Decimal) -> String {
 /// The ids a billing action's trace carries: its `resource_id`, and in its
 /// request and response (a JSON object or a JSON string of one) every
 /// `order_id`/`order_ids` and `resource_id`/`resource_ids` (any case,
-/// camelCase too), at any depth. At most [`MAX_IDS`].
+/// camelCase too), at any depth. At most [`MAX_IDS`] ids of at most 128
+/// bytes.
 ///
 /// ```
 /// use cts_audit::bills::join::action_ids;
@@ -482,7 +490,7 @@ pub fn action_ids(
         let id = id.trim();
         if !id.is_empty()
             && id != "-"
-            && id.len() <= 256
+            && id.len() <= 128
             && !id.contains(char::is_control)
             && ids.len() < MAX_IDS
             && !ids.iter().any(|(_, seen)| seen == id)
@@ -597,8 +605,9 @@ impl BillAction {
     }
 }
 
-/// The most ids taken from one trace.
-pub const MAX_IDS: usize = 1000;
+/// The most ids taken from one trace (the BSS APIs take at most 100
+/// resources a call).
+pub const MAX_IDS: usize = 200;
 
 fn walk(value: &serde_json::Value, key: Option<&str>, add: &mut dyn FnMut(&str, &str)) {
     let kind = key.and_then(|k| {

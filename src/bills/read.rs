@@ -66,8 +66,9 @@ pub struct Bills {
     pub stats: BillStats,
 }
 
-/// The most one bill file may hold once decompressed.
-const MAX_BILL_FILE: u64 = 2 << 30;
+/// The most one bill file may hold once decompressed: it is read whole, as
+/// the scan reads a JSON document whole (`--max-record-bytes`).
+const MAX_BILL_FILE: u64 = 512 << 20;
 
 /// Reads every bill file under `paths` (folders walked, gzip and tar
 /// read), each told by its content.
@@ -186,8 +187,8 @@ fn read_capped(content: impl Read) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() as u64 > MAX_BILL_FILE {
         return Err(format!(
-            "over {} GiB once decompressed: not read",
-            MAX_BILL_FILE >> 30
+            "over {} MiB once decompressed: not read",
+            MAX_BILL_FILE >> 20
         ));
     }
     Ok(bytes)

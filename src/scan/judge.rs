@@ -100,6 +100,7 @@ impl Ledger<'_> {
             let actions = std::mem::take(&mut self.actions);
             let mut joined = crate::bills::join::assign(&basis.records, &actions, basis.window_ms);
             costs = std::mem::take(&mut joined.costs);
+            joined.stats.actions_not_joined = self.actions_not_joined;
             self.stats.cost = Some(joined);
         }
         let held = std::mem::replace(&mut self.held, Held::new(0));

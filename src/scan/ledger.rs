@@ -7,6 +7,9 @@ pub(super) struct Ledger<'s> {
     pub(super) stats: Stats,
     /// `scan --bills`: the billing actions held, for the join.
     pub(super) actions: Vec<crate::bills::join::ActionAt>,
+    /// The bytes of their ids, and the actions past [`crate::bills::join::MAX_ACTION_BYTES`].
+    pub(super) action_bytes: usize,
+    pub(super) actions_not_joined: u64,
     /// Candidates for the rules, held until every file is read.
     pub(super) held: Held,
     pub(super) seen: SeenIds,
@@ -257,12 +260,27 @@ impl Ledger<'_> {
     /// `scan --bills`: keeps a held billing action for the join, under the
     /// number the held candidates will give it.
     fn note_action(&mut self, held: &Packed) {
-        let Some(bill) = held
-            .bill_action()
-            .and_then(crate::bills::join::BillAction::decode)
-        else {
+        let Some(encoded) = held.bill_action() else {
             return;
         };
+        if self.action_bytes + encoded.len() > crate::bills::join::MAX_ACTION_BYTES {
+            if self.actions_not_joined == 0 {
+                self.problem(ScanError {
+                    file: PathBuf::from("-"),
+                    location: None,
+                    message: format!(
+                        "--bills: the billing actions' ids passed {} MiB; later actions get no cost",
+                        crate::bills::join::MAX_ACTION_BYTES >> 20
+                    ),
+                });
+            }
+            self.actions_not_joined += 1;
+            return;
+        }
+        let Some(bill) = crate::bills::join::BillAction::decode(encoded) else {
+            return;
+        };
+        self.action_bytes += encoded.len();
         self.actions.push(crate::bills::join::ActionAt {
             seq: self.held.count(),
             time_ms: held.time_ms(),
