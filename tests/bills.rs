@@ -957,3 +957,30 @@ fn summaries_by_user_show_spend_and_refunds_per_currency() {
     assert_eq!(Decimal::from_i128_with_scale(total, 8), dec("1234.56"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn ocsf_ecs_and_csv_carry_the_cost() {
+    let run = |format: &str| {
+        let out = cli().args(["scan", "--bills", "samples/bills", "samples/", "-q", "--format", format]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pay = |text: &str| -> serde_json::Value {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v.to_string().contains("payOrder"))
+            .unwrap()
+    };
+    let ocsf = pay(&run("ocsf"));
+    assert_eq!(ocsf["unmapped"]["cts_audit"]["cost"]["amount"], "1234.56000000");
+    assert_eq!(ocsf["unmapped"]["cts_audit"]["cost"]["match"], "order");
+    let ecs = pay(&run("ecs"));
+    assert_eq!(ecs["huaweicloud"]["cts"]["audit"]["cost"]["currency"], "CNY");
+    let csv = run("csv");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let cost = header.iter().position(|h| h == "cost").unwrap();
+    let name = header.iter().position(|h| h == "trace_name").unwrap();
+    let row = reader.records().map(Result::unwrap).find(|r| &r[name] == "payOrder").unwrap();
+    assert_eq!(&row[cost], "1234.56000000 CNY");
+}
