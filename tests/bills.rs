@@ -961,7 +961,18 @@ fn summaries_by_user_show_spend_and_refunds_per_currency() {
 #[test]
 fn ocsf_ecs_and_csv_carry_the_cost() {
     let run = |format: &str| {
-        let out = cli().args(["scan", "--bills", "samples/bills", "samples/", "-q", "--format", format]).output().unwrap();
+        let out = cli()
+            .args([
+                "scan",
+                "--bills",
+                "samples/bills",
+                "samples/",
+                "-q",
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
     };
@@ -972,15 +983,55 @@ fn ocsf_ecs_and_csv_carry_the_cost() {
             .unwrap()
     };
     let ocsf = pay(&run("ocsf"));
-    assert_eq!(ocsf["unmapped"]["cts_audit"]["cost"]["amount"], "1234.56000000");
+    assert_eq!(
+        ocsf["unmapped"]["cts_audit"]["cost"]["amount"],
+        "1234.56000000"
+    );
     assert_eq!(ocsf["unmapped"]["cts_audit"]["cost"]["match"], "order");
     let ecs = pay(&run("ecs"));
-    assert_eq!(ecs["huaweicloud"]["cts"]["audit"]["cost"]["currency"], "CNY");
+    assert_eq!(
+        ecs["huaweicloud"]["cts"]["audit"]["cost"]["currency"],
+        "CNY"
+    );
     let csv = run("csv");
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let header = reader.headers().unwrap().clone();
     let cost = header.iter().position(|h| h == "cost").unwrap();
     let name = header.iter().position(|h| h == "trace_name").unwrap();
-    let row = reader.records().map(Result::unwrap).find(|r| &r[name] == "payOrder").unwrap();
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| &r[name] == "payOrder")
+        .unwrap();
     assert_eq!(&row[cost], "1234.56000000 CNY");
+}
+
+#[test]
+fn an_empty_page_is_a_bill_file_with_no_charges() {
+    let dir = temp_dir("empty-page");
+    std::fs::write(
+        dir.join("empty.json"),
+        r#"{"currency":"CNY","total_count":0,"fee_records":[]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("other.json"), r#"{"hello":[1,2]}"#).unwrap();
+    let bills = read_bills(std::slice::from_ref(&dir), &ReadOptions::default());
+    assert_eq!(
+        (
+            bills.stats.files,
+            bills.stats.files_not_read,
+            bills.stats.read
+        ),
+        (2, 0, 1)
+    );
+    // `{"hello":…}` is one record that is not a bill record: an error, located.
+    assert_eq!(bills.stats.errors, 1);
+    assert!(
+        bills.problems[0]
+            .to_string()
+            .contains("other.json#1: not a bill record"),
+        "{:?}",
+        bills.problems
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

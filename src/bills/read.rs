@@ -41,7 +41,8 @@ impl std::fmt::Display for BillProblem {
 /// What reading bills came to. `read == records + errors`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BillStats {
-    /// Files that held bill records.
+    /// Files read as bills: a page of bill records in it (perhaps empty),
+    /// or records, read or not.
     pub files: u64,
     /// Files that were not bills, or could not be read.
     pub files_not_read: u64,
@@ -114,6 +115,7 @@ impl Bills {
             options,
             bills: self,
             found: 0,
+            page_seen: false,
         };
         if start.starts_with(['{', '[']) {
             match serde_json::from_str::<&RawValue>(text) {
@@ -126,8 +128,7 @@ impl Bills {
         } else {
             reader.csv(text);
         }
-        let found = reader.found;
-        if found > 0 {
+        if reader.found > 0 || reader.page_seen {
             self.stats.files += 1;
         }
     }
@@ -209,6 +210,8 @@ struct Reader<'r> {
     bills: &'r mut Bills,
     /// Records found (read or not).
     found: u64,
+    /// A page of bill records was found (perhaps empty).
+    page_seen: bool,
 }
 
 impl Reader<'_> {
@@ -221,20 +224,18 @@ impl Reader<'_> {
                         self.object(item, &format!("#{}", index + 1));
                     }
                 }
-                Err(err) => self
-                    .bills
-                    .file_problem(self.path, format!("not a JSON array: {err}")),
+                Err(err) => {
+                    return self
+                        .bills
+                        .file_problem(self.path, format!("not a JSON array: {err}"))
+                }
             }
         } else {
             self.object(document, "");
         }
-        if self.found == 0
-            && self
-                .bills
-                .problems
-                .last()
-                .is_none_or(|p| p.file != self.path)
-        {
+        // An empty page is a bill file with no charges; a document that
+        // held neither a page nor a record is not a bill file.
+        if self.found == 0 && !self.page_seen {
             self.bills
                 .file_problem(self.path, "no bill records (fee_records, monthly_records, account changes or UCloud Items) in it".into());
         }
@@ -265,6 +266,7 @@ impl Reader<'_> {
             let Some(items) = fields.get(*array) else {
                 continue;
             };
+            self.page_seen = true;
             let page = PageFacts {
                 currency: super::record::text(&fields, "currency"),
             };

@@ -143,7 +143,7 @@ pub struct ScanArgs {
     threads: Option<usize>,
     /// MiB of rule candidates held in memory; beyond it they spill, sorted,
     /// to a temporary file, so memory stays flat on any input.
-    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    #[arg(long, value_name = "MIB", default_value_t = 8)]
     held_memory: usize,
     /// Problems listed one by one in --stats; past this they are counted
     /// by file and kind, so memory stays flat on any input.

@@ -104,7 +104,7 @@ impl Filters {
 /// options.min_severity = Severity::None; // every record, as `--all`
 /// options.format = Format::Csv;
 /// options.threads = Some(2);
-/// assert_eq!(options.held_memory, 32 << 20);
+/// assert_eq!(options.held_memory, 8 << 20);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -146,7 +146,7 @@ impl Default for ScanOptions {
             format: Format::Jsonl,
             threads: None,
             rules: RuleSet::builtin(),
-            held_memory: 32 << 20,
+            held_memory: 8 << 20,
             max_errors: 1_000,
             limits: input::Limits::default(),
             integrity: None,
