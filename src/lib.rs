@@ -22,4 +22,6 @@ pub mod verdict;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 #[cfg(feature = "summary")]
+pub mod parquet;
+#[cfg(feature = "summary")]
 pub mod summary;

@@ -301,40 +301,19 @@ fn every_source_form_is_read_by_content_and_damage_is_counted() {
     assert_eq!((s.records, s.errors), (9, 4), "{:#?}", bills.problems);
     assert_eq!(s.files_not_read, 1);
     let located: Vec<String> = bills.problems.iter().map(|p| p.to_string()).collect();
-    assert!(
-        located.iter().any(|p| p.contains("fees.jsonl:2: not JSON")),
-        "{located:#?}"
-    );
-    assert!(
-        located.iter().any(
-            |p| p.contains("fees.jsonl:3: fee_record not read: `amount` is \"\\\"twelve\\\"\"")
-        ),
-        "{located:#?}"
-    );
-    assert!(
-        located
-            .iter()
-            .any(|p| p.contains("fees.jsonl:4: not a bill record")),
-        "{located:#?}"
-    );
-    assert!(
-        located
-            .iter()
-            .any(|p| p.contains("fees.jsonl:5: bill_type \"77\" is not one the reference lists")),
-        "{located:#?}"
-    );
-    assert!(
-        located
-            .iter()
-            .any(|p| p.contains("SettleBillDetail.csv:4: fee_record not read")),
-        "{located:#?}"
-    );
-    assert!(
-        located
-            .iter()
-            .any(|p| p.contains("notes.txt: not a bill file")),
-        "{located:#?}"
-    );
+    for expected in [
+        "fees.jsonl:2: not JSON",
+        "fees.jsonl:3: fee_record not read: `amount` is \"\\\"twelve\\\"\"",
+        "fees.jsonl:4: not a bill record",
+        "fees.jsonl:5: bill_type \"77\" is not one the reference lists",
+        "SettleBillDetail.csv:4: fee_record not read",
+        "notes.txt: not a bill file",
+    ] {
+        assert!(
+            located.iter().any(|p| p.contains(expected)),
+            "{expected}: {located:#?}"
+        );
+    }
 
     let t = totals(&bills.records);
     // Currencies are never added together.

@@ -34,6 +34,10 @@ pub enum ScanFormat {
     /// A summary table by --summary-by (polars), worst groups first.
     #[cfg(feature = "summary")]
     Summary,
+    /// Parquet (polars), a row group every 65,536 records; needs -o FILE
+    /// (docs/OUTPUT.md gives the schema).
+    #[cfg(feature = "summary")]
+    Parquet,
 }
 
 #[derive(Args, Debug)]
@@ -44,6 +48,9 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScanFormat::Table)]
     format: ScanFormat,
+    /// Write the records to FILE instead of stdout (required for parquet).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Emit every record, not only flagged ones.
     #[arg(long, conflicts_with = "min_severity")]
     all: bool,
@@ -309,6 +316,9 @@ struct CliSink<W: Write> {
     /// `--format summary`: the records so far, in groups.
     #[cfg(feature = "summary")]
     summary: cts_audit::summary::Summary,
+    /// `--format parquet`: the file being written, a row group at a time.
+    #[cfg(feature = "summary")]
+    parquet: Option<cts_audit::parquet::VerdictParquet<Box<dyn Write>>>,
     fail_on: Option<Severity>,
     failed_on: bool,
     problems: u64,
@@ -354,6 +364,14 @@ impl<W: Write> Sink for CliSink<W> {
             }
             (_, Record::Rendered(rendered)) => self.write(rendered),
             (ScanFormat::Table, Record::Verdict(verdict)) => self.push_row(verdict),
+            #[cfg(feature = "summary")]
+            (ScanFormat::Parquet, Record::Verdict(verdict)) => {
+                if let Some(parquet) = &mut self.parquet {
+                    if let Err(err) = parquet.push(verdict) {
+                        self.error.get_or_insert(io::Error::other(err));
+                    }
+                }
+            }
             #[cfg(feature = "summary")]
             (ScanFormat::Summary, Record::Verdict(verdict)) => {
                 self.summary
@@ -417,7 +435,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         // Read field by field: nothing is rendered to be parsed back.
         ScanFormat::Table => Format::Verdicts,
         #[cfg(feature = "summary")]
-        ScanFormat::Summary => Format::Verdicts,
+        ScanFormat::Summary | ScanFormat::Parquet => Format::Verdicts,
     };
     let rules = match build_rules(args) {
         Ok(rules) => rules,
@@ -512,9 +530,44 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         );
         bar
     });
-    let stdout = io::stdout();
+    #[cfg(feature = "summary")]
+    let parquet = args.format == ScanFormat::Parquet;
+    #[cfg(not(feature = "summary"))]
+    let parquet = false;
+    if parquet && args.output.is_none() {
+        eprintln!("cts-audit: error: --format parquet needs -o FILE");
+        return Ok(EXIT_USAGE);
+    }
+    let file: Option<Box<dyn Write>> = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            // Created before the scan: never read back as an input.
+            options.skip_paths.push(path.clone());
+            Some(Box::new(io::BufWriter::with_capacity(1 << 20, file)))
+        }
+        None => None,
+    };
+    let (out, parquet_file): (Box<dyn Write>, Option<Box<dyn Write>>) = match (file, parquet) {
+        (file, true) => (Box::new(io::sink()), file),
+        (Some(file), false) => (file, None),
+        (None, false) => (
+            Box::new(io::BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+            None,
+        ),
+    };
+    #[cfg(not(feature = "summary"))]
+    drop(parquet_file);
     let mut sink = CliSink {
-        out: io::BufWriter::with_capacity(1 << 20, stdout.lock()),
+        out,
+        #[cfg(feature = "summary")]
+        parquet: match parquet_file {
+            Some(file) => Some(
+                cts_audit::parquet::VerdictParquet::new(file)
+                    .context("starting the Parquet file")?,
+            ),
+            None => None,
+        },
         format: args.format,
         first: true,
         table: table::RowsTable::new(&columns, TABLE_ROWS_HELD),
@@ -628,6 +681,12 @@ fn finish_output<W: Write>(sink: &mut CliSink<W>, args: &ScanArgs) -> Result<()>
         ScanFormat::Summary => {
             let text = write_summary(&sink.summary, args)?;
             sink.write(text.as_bytes());
+        }
+        #[cfg(feature = "summary")]
+        ScanFormat::Parquet => {
+            if let Some(parquet) = sink.parquet.take() {
+                parquet.finish().context("writing the Parquet file")?;
+            }
         }
         _ => {}
     }
