@@ -34,7 +34,7 @@ pub enum ScanFormat {
     /// A summary table by --summary-by (polars), worst groups first.
     #[cfg(feature = "summary")]
     Summary,
-    /// Parquet (polars), a row group every 65,536 records; needs -o FILE
+    /// Parquet (polars), a row group every 16,384 records; needs -o FILE
     /// (docs/OUTPUT.md gives the schema).
     #[cfg(feature = "summary")]
     Parquet,
