@@ -25,6 +25,32 @@ fn cli() -> Command {
     Command::cargo_bin("cts-audit").unwrap()
 }
 
+/// Runs `command`, checks that it succeeded (showing its stderr if not),
+/// and gives what it wrote.
+fn succeeded(mut command: Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `cts-audit ARGS`, checked to succeed: its stdout as text.
+fn stdout_of<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> String {
+    let mut command = cli();
+    command.args(args);
+    String::from_utf8(succeeded(command).stdout).unwrap()
+}
+
+/// JSON lines, each parsed.
+fn parse_lines<T: serde::de::DeserializeOwned>(text: &str) -> Vec<T> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// A Huawei `res-fee-records` row as the API writes it (§1 of
 /// reference/bill-records.md).
 fn fee_record(
@@ -107,12 +133,8 @@ fn the_samples_total_to_the_last_decimal_in_every_format() {
     assert_eq!(cny.refunds, dec("-2556.20"));
     assert_eq!(cny.spend, dec("2890.28583333"));
 
-    let out = cli()
-        .args(["bills", "samples/bills", "--format", "focus-csv"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let mut reader = csv::Reader::from_reader(&out.stdout[..]);
+    let focus_csv = stdout_of(["bills", "samples/bills", "--format", "focus-csv"]);
+    let mut reader = csv::Reader::from_reader(focus_csv.as_bytes());
     let header = reader.headers().unwrap().clone();
     let billed = header.iter().position(|h| h == "BilledCost").unwrap();
     let sum: Decimal = reader.records().map(|r| dec(&r.unwrap()[billed])).sum();
@@ -152,15 +174,8 @@ fn the_samples_total_to_the_last_decimal_in_every_format() {
         assert!(header.iter().any(|h| h == column), "{column}");
     }
 
-    let out = cli()
-        .args(["bills", "samples/bills", "--format", "jsonl"])
-        .output()
-        .unwrap();
-    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<serde_json::Value> =
+        parse_lines(&stdout_of(["bills", "samples/bills", "--format", "jsonl"]));
     assert_eq!(rows.len(), 10);
     let sum: Decimal = rows
         .iter()
@@ -189,8 +204,7 @@ fn the_samples_total_to_the_last_decimal_in_every_format() {
         (Some("Purchase"), Some("-1100.00000000"))
     );
 
-    let out = cli().args(["bills", "samples/bills"]).output().unwrap();
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = stdout_of(["bills", "samples/bills"]);
     assert!(
         table.contains(
             "CNY: 10 rows, billed 334.08583333 (charged 2890.28583333, refunded -2556.20000000)"
@@ -200,16 +214,11 @@ fn the_samples_total_to_the_last_decimal_in_every_format() {
 
     let dir = temp_dir("parquet");
     let parquet = dir.join("focus.parquet");
-    let out = cli()
+    let mut command = cli();
+    command
         .args(["bills", "samples/bills", "--format", "parquet", "-o"])
-        .arg(&parquet)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&parquet);
+    succeeded(command);
     use polars::prelude::*;
     use polars_io::prelude::{ParquetReader, SerReader};
     let frame = ParquetReader::new(std::fs::File::open(&parquet).unwrap())
@@ -357,7 +366,8 @@ fn scan_joined(
     }
     let stats = dir.join("stats.json");
     let unmatched = dir.join("unmatched.jsonl");
-    let out = cli()
+    let mut command = cli();
+    command
         .current_dir(&dir)
         .args([
             "scan",
@@ -372,19 +382,8 @@ fn scan_joined(
             "--unmatched",
             "unmatched.jsonl",
         ])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let records = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .args(extra);
+    let records = parse_lines(&String::from_utf8(succeeded(command).stdout).unwrap());
     let stats = serde_json::from_slice(&std::fs::read(stats).unwrap()).unwrap();
     let unmatched = std::fs::read_to_string(unmatched).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
@@ -628,10 +627,7 @@ fn charges_join_by_order_by_resource_and_from_the_request() {
     assert_eq!(stats["cost"]["charges_by_resource"], 5);
     assert_eq!(stats["cost"]["charges_unmatched"], 3);
     assert_eq!(stats["bills"]["records"], 11);
-    let lines: Vec<serde_json::Value> = unmatched
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = parse_lines(&unmatched);
     let ids: Vec<&str> = lines
         .iter()
         .filter_map(|l| l["x_BillId"].as_str())
@@ -713,18 +709,17 @@ fn bill_texts_reach_no_spreadsheet_or_terminal_unescaped() {
         )],
     );
     std::fs::write(dir.join("page.json"), page).unwrap();
-    let out = cli()
-        .args(["bills", "--format", "focus-csv"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout_of([
+        "bills".as_ref(),
+        "--format".as_ref(),
+        "focus-csv".as_ref(),
+        dir.as_os_str(),
+    ]);
     assert!(text.contains("'=HYPERLINK"), "{text}");
     assert!(text.contains("'@SUM(A1)"), "{text}");
     // The amount is the tool's own number: not escaped.
     assert!(text.lines().nth(1).unwrap().starts_with("-1,"), "{text}");
-    let out = cli().arg("bills").arg(&dir).output().unwrap();
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = stdout_of(["bills".as_ref(), dir.as_os_str()]);
     assert!(
         !table.contains('\u{1b}') && table.contains("\\x1b[31m"),
         "{table}"
@@ -734,11 +729,9 @@ fn bill_texts_reach_no_spreadsheet_or_terminal_unescaped() {
 
 #[test]
 fn readme_commands_show_the_money() {
-    let out = cli()
-        .args(["scan", "--bills", "samples/bills", "samples/"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let mut command = cli();
+    command.args(["scan", "--bills", "samples/bills", "samples/"]);
+    let out = succeeded(command);
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("COST"), "{table}");
     assert!(table.contains("1234.56000000 CNY"), "{table}");
@@ -868,7 +861,8 @@ proptest! {
 fn summaries_by_user_show_spend_and_refunds_per_currency() {
     let dir = temp_dir("summary");
     let csv_path = dir.join("by-user.csv");
-    let out = cli()
+    let mut command = cli();
+    command
         .args([
             "scan",
             "--bills",
@@ -880,14 +874,8 @@ fn summaries_by_user_show_spend_and_refunds_per_currency() {
             "user",
             "--summary-out",
         ])
-        .arg(&csv_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&csv_path);
+    succeeded(command);
     let mut reader = csv::Reader::from_path(&csv_path).unwrap();
     let header = reader.headers().unwrap().clone();
     let at = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -906,23 +894,15 @@ fn summaries_by_user_show_spend_and_refunds_per_currency() {
     assert_eq!(dec(&user("mallory")[at("spend_CNY")]), Decimal::ZERO);
 
     // The same figures from the JSONL output, read back as summary records.
-    let out = cli()
-        .args([
-            "scan",
-            "--bills",
-            "samples/bills",
-            "samples/",
-            "--format",
-            "jsonl",
-            "-q",
-        ])
-        .output()
-        .unwrap();
-    let records: Vec<cts_audit::summary::SummaryRecord> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<cts_audit::summary::SummaryRecord> = parse_lines(&stdout_of([
+        "scan",
+        "--bills",
+        "samples/bills",
+        "samples/",
+        "--format",
+        "jsonl",
+        "-q",
+    ]));
     let table = cts_audit::summary::summarize(&records, &["user"]).unwrap();
     let spend = table
         .column("spend_CNY")
@@ -940,24 +920,19 @@ fn summaries_by_user_show_spend_and_refunds_per_currency() {
 #[test]
 fn ocsf_ecs_and_csv_carry_the_cost() {
     let run = |format: &str| {
-        let out = cli()
-            .args([
-                "scan",
-                "--bills",
-                "samples/bills",
-                "samples/",
-                "-q",
-                "--format",
-                format,
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap()
+        stdout_of([
+            "scan",
+            "--bills",
+            "samples/bills",
+            "samples/",
+            "-q",
+            "--format",
+            format,
+        ])
     };
     let pay = |text: &str| -> serde_json::Value {
-        text.lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        parse_lines::<serde_json::Value>(text)
+            .into_iter()
             .find(|v| v.to_string().contains("payOrder"))
             .unwrap()
     };

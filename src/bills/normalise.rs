@@ -289,9 +289,11 @@ fn ucloud(r: &mut BillRecord, fields: &Fields<'_>, warnings: &mut Vec<String>) {
     r.charge_mode = t("ChargeType");
     r.trade_id = t("OrderNo");
     r.resource_id = t("ResourceId");
-    r.resource_type = t("ResourceType");
-    r.service_code = t("ResourceType");
-    r.service_name = t("ResourceType");
+    // UCloud names one type for the resource and its service.
+    let resource_type = t("ResourceType");
+    r.service_code = resource_type.clone();
+    r.service_name = resource_type.clone();
+    r.resource_type = resource_type;
     r.region = t("AzGroupCName");
     r.account_id = t("UserEmail").or_else(|| t("UserName"));
     r.account_name = t("UserDisplayName").or_else(|| t("UserName"));

@@ -4,7 +4,6 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
-use std::str::FromStr;
 
 /// Who issued the bill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -465,15 +464,4 @@ pub fn parse_bill_time(text: &str) -> Option<DateTime<Utc>> {
         }
     }
     None
-}
-
-impl FromStr for Provider {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "huawei" | "huaweicloud" => Ok(Provider::Huawei),
-            "ucloud" => Ok(Provider::UCloud),
-            other => Err(format!("unknown provider {other:?}")),
-        }
-    }
 }
