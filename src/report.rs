@@ -1,7 +1,13 @@
 //! The writers of verdicts ([`crate::verdict::Verdict`]): JSON lines, CSV,
 //! OCSF and ECS, and the escaping every human-facing output needs.
 //!
-//! Field meanings are documented in `docs/OUTPUT.md`.
+//! Field meanings are documented in `docs/OUTPUT.md`. The HTML report
+//! ([`html`], feature `html`) folds verdicts into one page.
+
+#[cfg(feature = "html")]
+pub mod fold;
+#[cfg(feature = "html")]
+pub mod html;
 
 use crate::rules::RuleSet;
 use crate::verdict::{Verdict, CSV_HEADER};

@@ -88,6 +88,17 @@ pub struct ScanArgs {
     /// Write the scan's counts and problems as one JSON object to FILE.
     #[arg(long, value_name = "FILE")]
     stats: Option<PathBuf>,
+    /// Also write a self-contained HTML report to FILE: what was read, the
+    /// flagged records at a glance, a timeline, the actors, integrity, and
+    /// the most severe records (docs/REPORT.md). Times in --tz.
+    #[cfg(feature = "html")]
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+    /// With --report: flagged records listed at most (the page says how
+    /// many were left out).
+    #[cfg(feature = "html")]
+    #[arg(long, value_name = "N", default_value_t = cts_audit::report::html::DEFAULT_MAX_LISTED, requires = "report")]
+    report_records: usize,
     /// Keep records at or after this time: RFC 3339, a date (YYYY-MM-DD, UTC), or a span back from now (30m, 12h, 7d, 2w).
     #[arg(long, value_parser = parse_time_bound)]
     since: Option<i64>,
@@ -319,6 +330,9 @@ struct CliSink<W: Write> {
     /// `--format parquet`: the file being written, a row group at a time.
     #[cfg(feature = "summary")]
     parquet: Option<cts_audit::parquet::VerdictParquet<Box<dyn Write>>>,
+    /// `--report`: the verdicts folded as they come.
+    #[cfg(feature = "html")]
+    report: Option<cts_audit::report::html::HtmlReport>,
     fail_on: Option<Severity>,
     failed_on: bool,
     problems: u64,
@@ -355,17 +369,21 @@ impl<W: Write> Sink for CliSink<W> {
     fn record(&mut self, record: Record<'_>, severity: Severity) -> ControlFlow<()> {
         // What was seen counts for --fail-on, even past a closed pipe.
         self.failed_on |= self.fail_on.is_some_and(|level| severity >= level);
-        match (self.format, record) {
-            (ScanFormat::Json, Record::Rendered(rendered)) => {
+        #[cfg(feature = "html")]
+        if let (Some(report), Some(verdict)) = (&mut self.report, record.verdict()) {
+            report.add(verdict);
+        }
+        match (self.format, record.rendered(), record.verdict()) {
+            (ScanFormat::Json, Some(rendered), _) => {
                 let separator: &[u8] = if self.first { b"[\n" } else { b",\n" };
                 self.first = false;
                 self.write(separator);
                 self.write(rendered.strip_suffix(b"\n").unwrap_or(rendered));
             }
-            (_, Record::Rendered(rendered)) => self.write(rendered),
-            (ScanFormat::Table, Record::Verdict(verdict)) => self.push_row(verdict),
+            (_, Some(rendered), _) => self.write(rendered),
+            (ScanFormat::Table, None, Some(verdict)) => self.push_row(verdict),
             #[cfg(feature = "summary")]
-            (ScanFormat::Parquet, Record::Verdict(verdict)) => {
+            (ScanFormat::Parquet, None, Some(verdict)) => {
                 if let Some(parquet) = &mut self.parquet {
                     if let Err(err) = parquet.push(verdict) {
                         self.error.get_or_insert(io::Error::other(err));
@@ -373,12 +391,12 @@ impl<W: Write> Sink for CliSink<W> {
                 }
             }
             #[cfg(feature = "summary")]
-            (ScanFormat::Summary, Record::Verdict(verdict)) => {
+            (ScanFormat::Summary, None, Some(verdict)) => {
                 self.summary
                     .add(&cts_audit::summary::SummaryRecord::of(verdict));
             }
-            // Only the table and the summary ask for verdicts.
-            (_, Record::Verdict(_)) => {}
+            // The other formats were rendered; a report folds verdicts.
+            _ => {}
         }
         // Output that cannot be written (a closed pipe, a full disk)
         // stops the scan: nothing more is read.
@@ -469,6 +487,25 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
     };
     options.rules = rules;
+    // A report folds verdicts beside the rendered output.
+    #[cfg(feature = "html")]
+    let report = match &args.report {
+        Some(path) => {
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write --report file {}", path.display()))?;
+            // Created before the scan: never read back as an input.
+            options.skip_paths.push(path.clone());
+            options.keep_verdicts = format != Format::Verdicts;
+            let mut settings = cts_audit::report::html::ReportSettings::default();
+            settings.inputs = args.paths.iter().map(|p| p.display().to_string()).collect();
+            settings.utc_offset_minutes = args.tz.unwrap_or(0);
+            settings.max_listed = args.report_records;
+            settings.bills = !args.bills.is_empty();
+            settings.verify = args.verify;
+            Some(cts_audit::report::html::HtmlReport::new(settings))
+        }
+        None => None,
+    };
     if args.keys.given() && !args.verify {
         eprintln!("cts-audit: error: --public-key, --signatures and --signature need --verify");
         return Ok(EXIT_USAGE);
@@ -497,7 +534,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             eprintln!("cts-audit: error: --bills: no bill records could be read");
             return Ok(EXIT_USAGE);
         }
-        options.skip_paths = args.bills.clone();
+        options.skip_paths.extend(args.bills.iter().cloned());
         options.bills = Some(std::sync::Arc::new(cts_audit::bills::join::CostBasis {
             records: bills.records.clone(),
             window_ms: args.cost_window,
@@ -574,6 +611,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         columns: columns.clone(),
         #[cfg(feature = "summary")]
         summary: Default::default(),
+        #[cfg(feature = "html")]
+        report,
         fail_on: args.fail_on,
         failed_on: false,
         problems: 0,
@@ -603,6 +642,12 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
             "cts-audit: warning: {} more problems not shown (see --stats)",
             stats.errors - printed
         );
+    }
+    #[cfg(feature = "html")]
+    if let (Some(report), Some(path)) = (&sink.report, &args.report) {
+        let page = report.render(&stats);
+        std::fs::write(path, page)
+            .with_context(|| format!("cannot write --report file {}", path.display()))?;
     }
     // The stats are written however the output ended: they say what was read.
     if let Some(path) = &args.stats {

@@ -211,6 +211,10 @@ impl Ledger<'_> {
                 *stats.uncatalogued_names.entry(name).or_default() += 1;
             }
             stats.failed += u64::from(outcome.failed);
+            if let Some(time) = outcome.time_ms {
+                stats.first_time_ms = Some(stats.first_time_ms.map_or(time, |t| t.min(time)));
+                stats.last_time_ms = Some(stats.last_time_ms.map_or(time, |t| t.max(time)));
+            }
             if seen == Some(Seen::Conflict) {
                 stats.conflicts += 1;
                 // Judged again, as a candidate, with `audit.conflict`.

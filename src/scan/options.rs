@@ -136,6 +136,10 @@ pub struct ScanOptions {
     /// Files under these paths are not read as traces: the bills of
     /// `scan --bills`, given beside the traces.
     pub skip_paths: Vec<PathBuf>,
+    /// Hand the sink each emitted verdict beside its rendering
+    /// ([`Record::Both`]): a sink that writes records and also folds them
+    /// (`scan --report`). Made on the workers, in parallel.
+    pub keep_verdicts: bool,
 }
 
 impl Default for ScanOptions {
@@ -152,6 +156,7 @@ impl Default for ScanOptions {
             integrity: None,
             bills: None,
             skip_paths: Vec::new(),
+            keep_verdicts: false,
         }
     }
 }

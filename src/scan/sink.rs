@@ -125,6 +125,37 @@ pub enum Record<'r> {
     Rendered(&'r [u8]),
     /// The verdict itself ([`Format::Verdicts`]).
     Verdict(&'r Verdict<'static>),
+    /// Both, when [`ScanOptions::keep_verdicts`] asks for the verdict beside
+    /// its rendering (a sink that writes records and folds a report).
+    Both(&'r [u8], &'r Verdict<'static>),
+}
+
+impl<'r> Record<'r> {
+    /// The rendered bytes, when there are some.
+    ///
+    /// ```
+    /// use cts_audit::scan::Record;
+    /// assert_eq!(Record::Rendered(b"{}\n").rendered(), Some(&b"{}\n"[..]));
+    /// ```
+    pub fn rendered(&self) -> Option<&'r [u8]> {
+        match *self {
+            Record::Rendered(bytes) | Record::Both(bytes, _) => Some(bytes),
+            Record::Verdict(_) => None,
+        }
+    }
+
+    /// The verdict, when the scan handed it over.
+    ///
+    /// ```
+    /// use cts_audit::scan::Record;
+    /// assert!(Record::Rendered(b"{}\n").verdict().is_none());
+    /// ```
+    pub fn verdict(&self) -> Option<&'r Verdict<'static>> {
+        match *self {
+            Record::Verdict(verdict) | Record::Both(_, verdict) => Some(verdict),
+            Record::Rendered(_) => None,
+        }
+    }
 }
 
 /// Emitted records of one unit or batch, in the form the sink wants:
@@ -140,21 +171,27 @@ pub(super) struct Emitted {
 pub(super) enum Span {
     Bytes(u32, u32),
     Verdict(u32),
+    Both(u32, u32, u32),
 }
 
 impl Emitted {
     /// Adds a verdict in the form `options` asks for.
     pub(super) fn push(&mut self, verdict: Verdict<'_>, options: &ScanOptions) -> Span {
+        // Units and batches are far under 4 GiB, and hold far fewer than 4
+        // billion records.
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         if options.format == Format::Verdicts {
             self.verdicts.push(verdict.into_owned());
-            // Units hold far fewer than 4 billion records.
-            return Span::Verdict(u32::try_from(self.verdicts.len() - 1).unwrap_or(u32::MAX));
+            return Span::Verdict(at(self.verdicts.len() - 1));
         }
         let start = self.bytes.len();
         report::render(&verdict, options.format, &options.rules, &mut self.bytes);
-        // Units and batches are far under 4 GiB.
-        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Span::Bytes(at(start), at(self.bytes.len()))
+        let bytes = (at(start), at(self.bytes.len()));
+        if options.keep_verdicts {
+            self.verdicts.push(verdict.into_owned());
+            return Span::Both(bytes.0, bytes.1, at(self.verdicts.len() - 1));
+        }
+        Span::Bytes(bytes.0, bytes.1)
     }
 
     pub(super) fn get(&self, span: Span) -> Option<Record<'_>> {
@@ -164,6 +201,10 @@ impl Emitted {
                 .get(start as usize..end as usize)
                 .map(Record::Rendered),
             Span::Verdict(at) => self.verdicts.get(at as usize).map(Record::Verdict),
+            Span::Both(start, end, at) => Some(Record::Both(
+                self.bytes.get(start as usize..end as usize)?,
+                self.verdicts.get(at as usize)?,
+            )),
         }
     }
 
@@ -176,6 +217,7 @@ impl Emitted {
         move |span| match span {
             Span::Bytes(start, end) => Span::Bytes(start + bytes, end + bytes),
             Span::Verdict(at) => Span::Verdict(at + verdicts),
+            Span::Both(start, end, at) => Span::Both(start + bytes, end + bytes, at + verdicts),
         }
     }
 }
@@ -199,7 +241,7 @@ pub struct CollectSink {
 
 impl Sink for CollectSink {
     fn record(&mut self, record: Record<'_>, _severity: Severity) -> ControlFlow<()> {
-        if let Record::Rendered(rendered) = record {
+        if let Some(rendered) = record.rendered() {
             self.output.extend_from_slice(rendered);
         }
         ControlFlow::Continue(())

@@ -90,6 +90,11 @@ pub struct Stats {
     pub untimed_kept: u64,
     /// Unique records that failed (warning/incident, HTTP 4xx/5xx, error code).
     pub failed: u64,
+    /// The earliest time of a unique record (epoch milliseconds): with
+    /// [`Stats::last_time_ms`], the time the input covers.
+    pub first_time_ms: Option<i64>,
+    /// The latest time of a unique record (epoch milliseconds).
+    pub last_time_ms: Option<i64>,
     /// Unique records by severity.
     pub by_severity: BTreeMap<&'static str, u64>,
     /// Uncatalogued billing operations by `service_type/trace_name`.

@@ -16,6 +16,8 @@ pub(super) struct Outcome {
     pub(super) kind: KindTag,
     pub(super) severity: Severity,
     pub(super) failed: bool,
+    /// When it happened (epoch milliseconds), for [`Stats::first_time_ms`].
+    pub(super) time_ms: Option<i64>,
     /// Where its emitted form is, when the record was selected.
     pub(super) rendered: Option<Span>,
     /// `service/trace_name` of an uncatalogued billing record.
@@ -275,6 +277,7 @@ impl<const WHOLE: bool> Worker<'_, WHOLE> {
                 class.severity
             },
             failed: class.failed,
+            time_ms: fields.time_ms(),
             rendered,
             uncatalogued_name,
             held,
