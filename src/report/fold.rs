@@ -252,6 +252,21 @@ impl Timeline {
         }
     }
 
+    /// How many buckets are kept.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// No bucket.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// The records counted in every bucket.
+    pub fn total(&self) -> u64 {
+        self.buckets.values().sum()
+    }
+
     /// Buckets twice as wide: at most half as many.
     fn widen(&mut self) {
         self.width_ms = self.width_ms.saturating_mul(2);

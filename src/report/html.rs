@@ -229,6 +229,8 @@ impl Page<'_> {
                     meta http-equiv="Content-Security-Policy" content=(CONTENT_SECURITY_POLICY);
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     meta name="color-scheme" content="light dark";
+                    // No favicon request either: the icon is empty and inline.
+                    link rel="icon" href="data:,";
                     meta name="generator" content={"cts-audit " (env!("CARGO_PKG_VERSION"))};
                     title { "cts-audit report: Billing Center operations" }
                     style { (PreEscaped(styles())) }
