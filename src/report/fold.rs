@@ -21,11 +21,54 @@ pub const MAX_TEXT_CHARS: usize = 300;
 /// Reasons kept of one record.
 const MAX_REASONS: usize = 8;
 
-/// A text read from a trace, cut to [`MAX_TEXT_CHARS`].
+/// A text read from a trace, cut to [`MAX_TEXT_CHARS`] (marked `…`).
 pub(crate) fn clip(text: &str) -> String {
+    let kept = prefix(text);
+    if kept.len() < text.len() {
+        format!("{kept}…")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The first [`MAX_TEXT_CHARS`] characters of `text`.
+fn prefix(text: &str) -> &str {
     match text.char_indices().nth(MAX_TEXT_CHARS) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}
+
+/// An amount with every decimal it has, and at least two: `-356.20`,
+/// `0.00012345`.
+pub(crate) fn money(amount: Decimal) -> String {
+    let amount = amount.normalize();
+    if amount.scale() < 2 {
+        format!("{amount:.2}")
+    } else {
+        amount.to_string()
+    }
+}
+
+/// An actor as kept: user and account, each cut to [`MAX_TEXT_CHARS`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct ActorKey {
+    user: Option<String>,
+    domain: Option<String>,
+}
+
+/// An actor as a verdict names it, to look up without allocating: it
+/// hashes as the [`ActorKey`] it equals (derived `Hash` of the same
+/// fields, `str` as `String`).
+#[derive(Hash)]
+struct ActorRef<'v> {
+    user: Option<&'v str>,
+    domain: Option<&'v str>,
+}
+
+impl hashbrown::Equivalent<ActorKey> for ActorRef<'_> {
+    fn equivalent(&self, key: &ActorKey) -> bool {
+        self.user == key.user.as_deref() && self.domain == key.domain.as_deref()
     }
 }
 
@@ -136,11 +179,8 @@ impl Actor {
         }
         self.highest = self.highest.max(verdict.severity);
         if let Some(cost) = verdict.cost.as_deref() {
-            if let Some(currency) = &cost.currency {
-                self.add_money(currency, cost.amount);
-            }
-            for other in &cost.other_currencies {
-                self.add_money(&other.currency, other.amount);
+            for (amount, currency) in cost.amounts() {
+                self.add_money(currency, amount);
             }
         }
     }
@@ -291,15 +331,15 @@ pub struct Fold {
     pub records: u64,
     /// Of them, flagged: severity low or above.
     pub flagged: u64,
-    /// Reported records by severity.
-    pub by_severity: BTreeMap<Severity, u64>,
+    /// Reported records by severity, indexed by `Severity as usize`.
+    pub by_severity: [u64; Severity::ALL.len()],
     /// Flagged records by rule id.
     pub rules: Tally,
     /// Flagged records by operation.
     pub operations: Tally,
     /// The actors, in order of first sight (the overflow row last).
     pub actors: Vec<Actor>,
-    actor_index: HashMap<(Option<String>, Option<String>), usize>,
+    actor_index: hashbrown::HashMap<ActorKey, usize>,
     /// Flagged records over time.
     pub timeline: Timeline,
     /// The most severe flagged records: a heap whose top is the one to drop.
@@ -321,11 +361,11 @@ impl Fold {
             max_listed,
             records: 0,
             flagged: 0,
-            by_severity: BTreeMap::new(),
+            by_severity: [0; Severity::ALL.len()],
             rules: Tally::default(),
             operations: Tally::default(),
             actors: Vec::new(),
-            actor_index: HashMap::new(),
+            actor_index: hashbrown::HashMap::new(),
             timeline: Timeline::default(),
             listed: BinaryHeap::new(),
             left_out: 0,
@@ -341,7 +381,7 @@ impl Fold {
         self.records += 1;
         self.flagged += u64::from(flagged);
         self.costed += u64::from(verdict.cost.is_some());
-        *self.by_severity.entry(verdict.severity).or_default() += 1;
+        self.by_severity[verdict.severity as usize] += 1;
         if let Some(time) = verdict.time_ms {
             self.first_ms = Some(self.first_ms.map_or(time, |t| t.min(time)));
             self.last_ms = Some(self.last_ms.map_or(time, |t| t.max(time)));
@@ -367,17 +407,21 @@ impl Fold {
     /// The index of the verdict's actor, made on first sight; past
     /// [`MAX_ACTORS`], the overflow row's.
     fn actor(&mut self, verdict: &Verdict<'_>) -> usize {
-        let key = (
-            verdict.user.as_deref().map(clip),
-            verdict.domain.as_deref().map(clip),
-        );
-        if let Some(&at) = self.actor_index.get(&key) {
+        let seen = ActorRef {
+            user: verdict.user.as_deref().map(prefix),
+            domain: verdict.domain.as_deref().map(prefix),
+        };
+        if let Some(&at) = self.actor_index.get(&seen) {
             return at;
         }
         if self.actors.len() < MAX_ACTORS {
+            let key = ActorKey {
+                user: seen.user.map(str::to_owned),
+                domain: seen.domain.map(str::to_owned),
+            };
             self.actors.push(Actor {
-                user: key.0.clone(),
-                domain: key.1.clone(),
+                user: key.user.clone(),
+                domain: key.domain.clone(),
                 ..Actor::default()
             });
             self.actor_index.insert(key, self.actors.len() - 1);
@@ -449,7 +493,17 @@ impl Fold {
                 .take(MAX_REASONS)
                 .map(|r| clip(r))
                 .collect(),
-            cost: verdict.cost.as_deref().map(|c| clip(&c.display())),
+            cost: verdict.cost.as_deref().map(|cost| {
+                let amounts: Vec<String> = cost
+                    .amounts()
+                    .map(|(amount, currency)| format!("{} {}", money(amount), clip(currency)))
+                    .collect();
+                if amounts.is_empty() {
+                    "no charge found".to_owned()
+                } else {
+                    amounts.join("; ")
+                }
+            }),
             integrity: verdict.integrity.map(|i| i.name()),
             source: clip(&verdict.source),
         });

@@ -160,11 +160,15 @@ const STYLES: &str = r#"
 :root{color-scheme:light dark;--bg:#fff;--fg:#1d2329;--muted:#5b6670;--line:#d8dde2;--panel:#f5f7f9;--ok:#1b7f3b;--bad:#b3261e}
 @media (prefers-color-scheme:dark){:root{--bg:#15181c;--fg:#e3e7eb;--muted:#9aa5af;--line:#343b43;--panel:#1e2328;--ok:#5cc27e;--bad:#ff7b72}}
 *{box-sizing:border-box}
-body{margin:0 auto;max-width:1200px;padding:1.5rem;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+body{margin:0 auto;max-width:1320px;padding:1.5rem;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 h1{font-size:1.6rem;margin:.2rem 0}h2{font-size:1.25rem;margin:2rem 0 .6rem;border-bottom:2px solid var(--line);padding-bottom:.2rem}
 .muted{color:var(--muted)}
 table{border-collapse:collapse;width:100%;margin:.4rem 0}
-th,td{border-bottom:1px solid var(--line);padding:.3rem .45rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border-bottom:1px solid var(--line);padding:.3rem .45rem;text-align:left;vertical-align:top;overflow-wrap:break-word}
+.path{overflow-wrap:anywhere;font-size:.85em}
+table.kv{width:auto;min-width:24rem}
+table.fixed{table-layout:fixed}table.fixed td{overflow-wrap:anywhere}
+.w-time{width:6.6rem}.w-sev{width:5.6rem}.w-actor{width:8.6rem}.w-op{width:9.5rem}.w-res{width:7rem}.w-out{width:6.5rem}.w-cost{width:6.8rem}.w-int{width:5.6rem}
 th{background:var(--panel);font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:.6rem}
@@ -207,6 +211,15 @@ impl Page<'_> {
                 .format("%Y-%m-%d %H:%M:%S %:z")
                 .to_string(),
             None => "—".to_owned(),
+        }
+    }
+
+    /// A time as its date and its time of day with the offset.
+    fn day_and_time(&self, ms: Option<i64>) -> (String, String) {
+        let text = self.time(ms);
+        match text.split_once(' ') {
+            Some((day, time)) => (day.to_owned(), time.to_owned()),
+            None => (text, String::new()),
         }
     }
 
@@ -390,7 +403,7 @@ impl Page<'_> {
                     @for &severity in Severity::ALL.iter().rev().filter(|s| **s >= Severity::Low) {
                         div class={"card sev-" (severity.as_str())} data-severity=(severity.as_str()) {
                             div { span class={"sev sev-" (severity.as_str())} { (severity.as_str()) } }
-                            div.v { (thousands(fold.by_severity.get(&severity).copied().unwrap_or(0))) }
+                            div.v { (thousands(fold.by_severity[severity as usize])) }
                         }
                     }
                     div.card data-severity="below" {
@@ -492,7 +505,7 @@ impl Page<'_> {
                                     td.n { (thousands(actor.records)) }
                                     td.n data-field="flagged" { (thousands(actor.flagged)) }
                                     td { @for (category, count) in &actor.categories {
-                                        span { (category.as_str()) " " (count) } br;
+                                        span.nowrap { (category.as_str()) " " (count) } br;
                                     } }
                                     td data-field="failures" {
                                         @if actor.failures > 0 {
@@ -517,7 +530,7 @@ impl Page<'_> {
                                         td.n data-field="money" {
                                             @if actor.money.is_empty() { span.muted { "—" } }
                                             @for (currency, amount) in &actor.money {
-                                                (amount) " " (currency) br;
+                                                (super::fold::money(*amount)) " " (currency) br;
                                             }
                                         }
                                     }
@@ -543,7 +556,7 @@ impl Page<'_> {
                         } @else {
                             p.bad data-chain="broken" { (thousands(c.problems)) " findings point to tampering or loss." }
                         }
-                        table #integrity-counts { tbody {
+                        table.kv #integrity-counts { tbody {
                             @for (label, value) in [("Digests", c.digests), ("Digests with every check passed", c.digests_ok),
                                 ("Trace files judged", c.trace_files), ("Verified", c.verified), ("Modified", c.modified),
                                 ("Missing", c.missing), ("Unlisted", c.unlisted), ("Unverified (no digest vouches)", c.unverified),
@@ -585,13 +598,19 @@ impl Page<'_> {
                     }
                 }
                 @if !listed.is_empty() {
-                    table #record-table {
+                    table.fixed #record-table {
+                        // Fixed widths: the page fits the screen and the
+                        // paper however long a field is.
+                        colgroup {
+                            col.w-time; col.w-sev; col.w-actor; col.w-op; col.w-res; col.w-out; col;
+                            @if bills { col.w-cost; }
+                            @if verify { col.w-int; }
+                        }
                         thead { tr {
-                            th { "Time" } th { "Severity" } th { "Actor" } th { "Operation" } th { "Resource" }
-                            th { "Source IP" } th { "Outcome" } th { "Why" }
+                            th { "Time" } th { "Severity" } th { "Actor, from" } th { "Operation" } th { "Resource" }
+                            th { "Outcome" } th { "Why, and where it was read" }
                             @if bills { th { "Cost" } }
                             @if verify { th { "Integrity" } }
-                            th { "Read from" }
                         } }
                         tbody { @for record in &listed { (self.record_row(record, bills, verify)) } }
                     }
@@ -603,21 +622,22 @@ impl Page<'_> {
     fn record_row(&self, r: &Listed, bills: bool, verify: bool) -> Markup {
         html! {
             tr.record data-severity=(r.severity.as_str()) {
-                td.nowrap { (self.time(r.time_ms)) }
+                td { @let (day, time) = self.day_and_time(r.time_ms); span.nowrap { (day) } " " span.nowrap { (time) } }
                 td { span class={"sev sev-" (r.severity.as_str())} { (r.severity.as_str()) } }
-                td { (r.actor) }
+                td { (r.actor) @if let Some(ip) = &r.source_ip { br; code { (ip) } } }
                 td {
                     (r.operation)
                     @if let Some(name) = &r.trace_name { br; code { (name) } }
                     @if let Some(category) = r.category { br; span.muted { (category.as_str()) } }
                 }
                 td { (r.resource.as_deref().unwrap_or("")) }
-                td.nowrap { @if let Some(ip) = &r.source_ip { code { (ip) } } }
                 td { @match &r.outcome { Some(failed) => span.bad { (failed) }, None => "done" } }
-                td { ul.reasons { @for reason in &r.reasons { li { (reason) } } } }
-                @if bills { td.n { (r.cost.as_deref().unwrap_or("")) } }
+                td.why {
+                    ul.reasons { @for reason in &r.reasons { li { (reason) } } }
+                    div.path.muted { code { (r.source) } }
+                }
+                @if bills { td.n.nowrap { (r.cost.as_deref().unwrap_or("")) } }
                 @if verify { td { (r.integrity.unwrap_or("")) } }
-                td { code { (r.source) } }
             }
         }
     }
