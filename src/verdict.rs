@@ -296,6 +296,57 @@ struct Verdict<'a>;
     }
 }
 
+/// A verdict's text fields ([`Verdict::take_texts`]) end to end in one
+/// allocation: a held rules candidate keeps its texts so, and so does an
+/// emitted verdict on its way to the sink, rather than one allocation a
+/// field.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PackedTexts {
+    /// The texts end to end.
+    text: Box<str>,
+    /// Where each text ends in `text`; [`PackedTexts::ABSENT`] for none.
+    ends: [u32; TEXT_FIELDS],
+}
+
+impl PackedTexts {
+    const ABSENT: u32 = u32::MAX;
+
+    /// Packs the texts [`Verdict::take_texts`] took.
+    pub(crate) fn pack(texts: &[Option<Cow<'_, str>>; TEXT_FIELDS]) -> PackedTexts {
+        let total = texts.iter().flatten().map(|t| t.len()).sum();
+        let mut text = String::with_capacity(total);
+        let mut ends = [Self::ABSENT; TEXT_FIELDS];
+        for (end, value) in ends.iter_mut().zip(texts) {
+            if let Some(value) = value {
+                text.push_str(value);
+                // Records are cut from blocks far under 4 GiB.
+                *end = u32::try_from(text.len()).unwrap_or(Self::ABSENT);
+            }
+        }
+        PackedTexts {
+            text: text.into_boxed_str(),
+            ends,
+        }
+    }
+
+    /// The texts again, borrowed, for [`Verdict::put_texts`].
+    pub(crate) fn unpack(&self) -> [Option<Cow<'_, str>>; TEXT_FIELDS] {
+        let mut start = 0;
+        self.ends.map(|end| {
+            (end != Self::ABSENT).then(|| {
+                let value = self.text.get(start..end as usize).unwrap_or_default();
+                start = end as usize;
+                Cow::Borrowed(value)
+            })
+        })
+    }
+
+    /// Bytes of text held.
+    pub(crate) fn len(&self) -> usize {
+        self.text.len()
+    }
+}
+
 fn text<'a>(value: &Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
     value.as_ref().filter(|t| !t.is_empty()).cloned()
 }

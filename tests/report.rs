@@ -508,3 +508,95 @@ fn the_fetch_check_sees_a_page_that_fetches() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A burst of failed card bindings by one actor, among a week of ordinary
+/// payments by others, stands out on the timeline without reading: the
+/// largest mark is a ring (failed) in that actor's lane, in the colour of
+/// its severity, and its column is the tallest.
+#[test]
+fn a_burst_of_failed_bindings_stands_out_on_the_timeline() {
+    let dir = temp_dir("burst");
+    let mut lines = String::new();
+    let user =
+        |name: &str| json!({"name": name, "id": "5f2c", "domain": {"name": "acme", "id": "25fe"}});
+    for n in 0..60i64 {
+        let payment = json!({
+            "trace_id": format!("{n:08x}-2e03-11ef-82de-0000000000aa"), "trace_name": "payOrder",
+            "service_type": "CBC", "resource_type": "cloudresouce", "time": T0 + n * 10_800_000,
+            "trace_rating": "normal", "trace_type": "ConsoleAction", "code": 200,
+            "source_ip": "203.0.113.10", "user": user(["alice", "bob", "carol"][n as usize % 3]),
+        });
+        lines.push_str(&format!("{payment}\n"));
+    }
+    let burst_start = T0 + 3 * 86_400_000;
+    for n in 0..25i64 {
+        let binding = json!({
+            "trace_id": format!("{n:08x}-2e03-11ef-82de-0000000000bb"), "trace_name": "bindCard",
+            "service_type": "CBC", "resource_type": "order", "time": burst_start + n * 20_000,
+            "trace_rating": "warning", "trace_type": "ConsoleAction", "code": 403,
+            "source_ip": "198.51.100.200", "user": user("mallory"),
+            "response": {"error_code": "CBC.0151", "error_msg": "Access denied."},
+        });
+        lines.push_str(&format!("{binding}\n"));
+    }
+    let input = dir.join("week.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let (records, _, page) = scan_with_report(&dir, &[input.to_str().unwrap()]);
+    let burst_severity = records
+        .iter()
+        .find(|r| r["trace_name"] == "bindCard")
+        .map(|r| r["severity"].as_str().unwrap().to_owned())
+        .unwrap();
+    let svg = &page[page.find("<svg").unwrap()..page.find("</svg>").unwrap()];
+    // The lane of each actor: its label's height.
+    let label = Regex::new(r#"(?s)<text[^>]*\sy="(\d+)"[^>]*>\s*([^<]*?)\s*</text>"#).unwrap();
+    let lane = label
+        .captures_iter(svg)
+        .find(|c| &c[2] == "mallory (acme)")
+        .map(|c| c[1].parse::<i64>().unwrap())
+        .expect("mallory has a lane");
+    let circle = Regex::new(
+        r#"<circle cx="(-?\d+)" cy="(-?\d+)" r="(\d+)"[^>]*fill="([^"]+)" stroke="([^"]+)""#,
+    )
+    .unwrap();
+    let largest = circle
+        .captures_iter(svg)
+        .max_by_key(|c| c[3].parse::<i64>().unwrap())
+        .unwrap();
+    let (cy, radius, fill, stroke) = (
+        largest[2].parse::<i64>().unwrap(),
+        largest[3].parse::<i64>().unwrap(),
+        &largest[4],
+        &largest[5],
+    );
+    assert_eq!(cy, lane, "the largest mark is in mallory's lane");
+    assert!(radius >= 10, "25 records make a large mark, r={radius}");
+    assert_eq!(fill, "none", "failed attempts are rings");
+    let (r, g, b) =
+        cts_audit::report::html::severity_colour(Severity::parse(&burst_severity).unwrap());
+    assert_eq!(
+        stroke,
+        format!("#{r:02X}{g:02X}{b:02X}"),
+        "in the colour of {burst_severity}"
+    );
+    // The tallest stacked column is the burst's.
+    let bar = Regex::new(
+        r##"<rect x="(\d+)" y="(\d+)" width="\d+" height="(\d+)"[^>]*fill="#[0-9A-F]{6}""##,
+    )
+    .unwrap();
+    let mut columns: BTreeMap<i64, i64> = BTreeMap::new();
+    for c in bar.captures_iter(svg) {
+        *columns.entry(c[1].parse().unwrap()).or_default() += c[3].parse::<i64>().unwrap();
+    }
+    let tallest = columns
+        .iter()
+        .max_by_key(|(_, h)| **h)
+        .map(|(x, _)| *x)
+        .unwrap();
+    let burst_x: i64 = largest[1].parse().unwrap();
+    assert!(
+        (tallest - burst_x).abs() <= 12,
+        "tallest column at {tallest}, burst at {burst_x}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

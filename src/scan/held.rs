@@ -10,16 +10,13 @@
 
 use crate::catalog::{self, Severity};
 use crate::records::Location;
-use crate::verdict::{Verdict, TEXT_FIELDS};
+use crate::verdict::{PackedTexts, Verdict};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, Write};
-
-/// The text fields of a [`Verdict`] ([`Verdict::take_texts`]).
-const TEXTS: usize = TEXT_FIELDS;
 
 /// One candidate: a [`Verdict`] that the rules needing no other record have
 /// judged ([`RuleSet::judge_alone`](crate::rules::RuleSet)), waiting for the
@@ -29,10 +26,8 @@ pub(crate) struct Packed {
     /// Input order, which breaks ties between equal times.
     seq: u64,
     time_ms: Option<i64>,
-    /// The texts end to end.
-    text: Box<str>,
-    /// Where each text ends in `text`; `u32::MAX` for an absent one.
-    ends: [u32; TEXTS],
+    /// The texts, in one allocation.
+    texts: PackedTexts,
     code: Option<u16>,
     root_user: Option<bool>,
     failed: bool,
@@ -60,8 +55,6 @@ pub(crate) struct Packed {
     cost: Option<Box<crate::bills::join::Cost>>,
 }
 
-const ABSENT: u32 = u32::MAX;
-
 impl Packed {
     /// Packs a verdict and its judgment so far; `windowed` says whether the
     /// windowed rules must still see it. Its source is not kept: it is
@@ -73,22 +66,11 @@ impl Packed {
         location: Location,
     ) -> Packed {
         let mut verdict = verdict;
-        let texts = verdict.take_texts();
-        let total = texts.iter().flatten().map(|t| t.len()).sum();
-        let mut text = String::with_capacity(total);
-        let mut ends = [ABSENT; TEXTS];
-        for (end, value) in ends.iter_mut().zip(&texts) {
-            if let Some(value) = value {
-                text.push_str(value);
-                // Records are cut from blocks far under 4 GiB.
-                *end = u32::try_from(text.len()).unwrap_or(ABSENT);
-            }
-        }
+        let texts = PackedTexts::pack(&verdict.take_texts());
         Packed {
             seq: 0,
             time_ms: verdict.time_ms,
-            text: text.into_boxed_str(),
-            ends,
+            texts,
             code: verdict.code,
             root_user: verdict.root_user,
             failed: verdict.failed,
@@ -145,7 +127,7 @@ impl Packed {
     /// Heap and inline bytes, for the memory budget.
     fn size(&self) -> usize {
         std::mem::size_of::<Packed>()
-            + self.text.len()
+            + self.texts.len()
             + self.rules.iter().map(|r| r.len()).sum::<usize>()
             + self.reasons.iter().map(|r| r.len()).sum::<usize>()
             + self.bill_action.as_deref().map_or(0, str::len)
@@ -170,14 +152,7 @@ impl Packed {
     /// `source` is left empty: no rule reads it, and only records written
     /// out need it ([`Packed::source`]).
     pub(crate) fn open(&mut self) -> Verdict<'_> {
-        let mut start = 0;
-        let texts = self.ends.map(|end| {
-            (end != ABSENT).then(|| {
-                let value = self.text.get(start..end as usize).unwrap_or_default();
-                start = end as usize;
-                Cow::Borrowed(value)
-            })
-        });
+        let texts = self.texts.unpack();
         let entry = self.entry.and_then(catalog::by_id);
         // The texts are put back below; `source` stays empty.
         let mut verdict = Verdict {

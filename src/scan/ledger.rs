@@ -36,8 +36,10 @@ pub(super) struct Ledger<'s> {
 impl Ledger<'_> {
     /// Counts and hands on one written batch, in order.
     pub(super) fn emit(&mut self, written: Written) {
-        for (severity, span) in written.records {
-            self.output(severity, span.and_then(|span| written.out.get(span)));
+        let Written { mut out, records } = written;
+        for (severity, span) in records {
+            let opened = span.map(|span| out.open(span));
+            self.output(severity, opened.as_ref().and_then(|o| o.record()));
         }
     }
 
@@ -166,7 +168,7 @@ impl Ledger<'_> {
 
     /// Takes the result of one unit: dedups, counts and writes its
     /// records. Gives back its texts buffer, emptied, for reuse.
-    pub(super) fn take(&mut self, result: UnitResult) -> Vec<u8> {
+    pub(super) fn take(&mut self, mut result: UnitResult) -> Vec<u8> {
         self.stats.bytes += result.bytes;
         self.stats.untimed_kept += result.untimed;
         self.stats.record_warnings += result.record_warnings;
@@ -239,8 +241,8 @@ impl Ledger<'_> {
                 }
                 continue;
             }
-            let rendered = outcome.rendered.and_then(|span| result.output.get(span));
-            self.output(outcome.severity, rendered);
+            let opened = outcome.rendered.map(|span| result.output.open(span));
+            self.output(outcome.severity, opened.as_ref().and_then(|o| o.record()));
         }
         self.found = found;
         for problem in result.problems {

@@ -1,6 +1,7 @@
 //! Where a scan's records and problems go: the [`Sink`] a caller provides, what it receives ([`Record`], [`ScanError`]), and the buffer workers fill for it.
 
 use super::*;
+use crate::verdict::PackedTexts;
 
 /// A damaged file, record or line, and where it is.
 ///
@@ -123,11 +124,12 @@ pub trait Sink {
 pub enum Record<'r> {
     /// Rendered in [`ScanOptions::format`]: one line, or one CSV row.
     Rendered(&'r [u8]),
-    /// The verdict itself ([`Format::Verdicts`]).
-    Verdict(&'r Verdict<'static>),
+    /// The verdict itself ([`Format::Verdicts`]). It borrows the scan's
+    /// buffers: [`Verdict::into_owned`] keeps it past the call.
+    Verdict(&'r Verdict<'r>),
     /// Both, when [`ScanOptions::keep_verdicts`] asks for the verdict beside
     /// its rendering (a sink that writes records and folds a report).
-    Both(&'r [u8], &'r Verdict<'static>),
+    Both(&'r [u8], &'r Verdict<'r>),
 }
 
 impl<'r> Record<'r> {
@@ -150,7 +152,7 @@ impl<'r> Record<'r> {
     /// use cts_audit::scan::Record;
     /// assert!(Record::Rendered(b"{}\n").verdict().is_none());
     /// ```
-    pub fn verdict(&self) -> Option<&'r Verdict<'static>> {
+    pub fn verdict(&self) -> Option<&'r Verdict<'r>> {
         match *self {
             Record::Verdict(verdict) | Record::Both(_, verdict) => Some(verdict),
             Record::Rendered(_) => None,
@@ -159,11 +161,32 @@ impl<'r> Record<'r> {
 }
 
 /// Emitted records of one unit or batch, in the form the sink wants:
-/// rendered bytes end to end, or verdicts.
+/// rendered bytes end to end, or verdicts, or both.
 #[derive(Debug, Default)]
 pub(super) struct Emitted {
     pub(super) bytes: Vec<u8>,
-    pub(super) verdicts: Vec<Verdict<'static>>,
+    /// Each verdict without its texts, and its texts in one allocation
+    /// (not one a field): detached from the input at little cost.
+    pub(super) verdicts: Vec<(Verdict<'static>, PackedTexts)>,
+}
+
+/// One emitted record, opened for the sink: its verdict borrows the texts
+/// kept in the [`Emitted`].
+pub(super) struct Opened<'e> {
+    bytes: Option<&'e [u8]>,
+    verdict: Option<Verdict<'e>>,
+}
+
+impl Opened<'_> {
+    /// The record as the sink receives it.
+    pub(super) fn record(&self) -> Option<Record<'_>> {
+        match (self.bytes, &self.verdict) {
+            (Some(bytes), Some(verdict)) => Some(Record::Both(bytes, verdict)),
+            (Some(bytes), None) => Some(Record::Rendered(bytes)),
+            (None, Some(verdict)) => Some(Record::Verdict(verdict)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Where one emitted record is in an [`Emitted`].
@@ -181,30 +204,43 @@ impl Emitted {
         // billion records.
         let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         if options.format == Format::Verdicts {
-            self.verdicts.push(verdict.into_owned());
+            self.keep(verdict);
             return Span::Verdict(at(self.verdicts.len() - 1));
         }
         let start = self.bytes.len();
         report::render(&verdict, options.format, &options.rules, &mut self.bytes);
         let bytes = (at(start), at(self.bytes.len()));
         if options.keep_verdicts {
-            self.verdicts.push(verdict.into_owned());
+            self.keep(verdict);
             return Span::Both(bytes.0, bytes.1, at(self.verdicts.len() - 1));
         }
         Span::Bytes(bytes.0, bytes.1)
     }
 
-    pub(super) fn get(&self, span: Span) -> Option<Record<'_>> {
-        match span {
-            Span::Bytes(start, end) => self
-                .bytes
-                .get(start as usize..end as usize)
-                .map(Record::Rendered),
-            Span::Verdict(at) => self.verdicts.get(at as usize).map(Record::Verdict),
-            Span::Both(start, end, at) => Some(Record::Both(
-                self.bytes.get(start as usize..end as usize)?,
-                self.verdicts.get(at as usize)?,
-            )),
+    /// Keeps a verdict, detached from the input: its texts packed.
+    fn keep(&mut self, mut verdict: Verdict<'_>) {
+        let texts = PackedTexts::pack(&verdict.take_texts());
+        // Without its texts, nothing is left to copy.
+        self.verdicts.push((verdict.into_owned(), texts));
+    }
+
+    /// Opens the record at `span`, once: its verdict is taken out.
+    pub(super) fn open(&mut self, span: Span) -> Opened<'_> {
+        let (bytes, verdict) = match span {
+            Span::Bytes(start, end) => (Some((start, end)), None),
+            Span::Verdict(at) => (None, Some(at)),
+            Span::Both(start, end, at) => (Some((start, end)), Some(at)),
+        };
+        let verdict = verdict
+            .and_then(|at| self.verdicts.get_mut(at as usize))
+            .map(|(verdict, texts)| {
+                let mut verdict: Verdict<'_> = std::mem::take(verdict);
+                verdict.put_texts(texts.unpack());
+                verdict
+            });
+        Opened {
+            bytes: bytes.and_then(|(start, end)| self.bytes.get(start as usize..end as usize)),
+            verdict,
         }
     }
 
