@@ -21,6 +21,10 @@ pub mod verdict;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+/// docs/REPORT.md's Rust example, compiled and run as a doctest.
+#[cfg(all(doctest, feature = "html"))]
+#[doc = include_str!("../docs/REPORT.md")]
+pub struct ReportDoctests;
 #[cfg(feature = "summary")]
 pub mod parquet;
 #[cfg(feature = "summary")]

@@ -6,7 +6,8 @@ use crate::catalog::{Category, Severity};
 use crate::verdict::Verdict;
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use hashbrown::HashMap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// Actors kept one by one; those past it are folded into one row.
 pub const MAX_ACTORS: usize = 5_000;
@@ -33,6 +34,10 @@ pub(crate) fn clip(text: &str) -> String {
 
 /// The first [`MAX_TEXT_CHARS`] characters of `text`.
 fn prefix(text: &str) -> &str {
+    // No more bytes than the cap: no more characters either.
+    if text.len() <= MAX_TEXT_CHARS {
+        return text;
+    }
     match text.char_indices().nth(MAX_TEXT_CHARS) {
         Some((at, _)) => &text[..at],
         None => text,
@@ -339,7 +344,7 @@ pub struct Fold {
     pub operations: Tally,
     /// The actors, in order of first sight (the overflow row last).
     pub actors: Vec<Actor>,
-    actor_index: hashbrown::HashMap<ActorKey, usize>,
+    actor_index: HashMap<ActorKey, usize>,
     /// Flagged records over time.
     pub timeline: Timeline,
     /// The most severe flagged records: a heap whose top is the one to drop.
@@ -365,7 +370,7 @@ impl Fold {
             rules: Tally::default(),
             operations: Tally::default(),
             actors: Vec::new(),
-            actor_index: hashbrown::HashMap::new(),
+            actor_index: HashMap::new(),
             timeline: Timeline::default(),
             listed: BinaryHeap::new(),
             left_out: 0,
