@@ -4,9 +4,9 @@
 
 use crate::catalog::{Category, Severity};
 use crate::verdict::Verdict;
+use hashbrown::HashMap;
 use rust_decimal::Decimal;
 use std::cmp::Reverse;
-use hashbrown::HashMap;
 use std::collections::{BTreeMap, BinaryHeap};
 
 /// Actors kept one by one; those past it are folded into one row.
