@@ -818,7 +818,7 @@ fn timeline_svg(fold: &Fold, lanes: usize, offset: FixedOffset, zone: &str) -> O
                 .y_label_area_size(190)
                 .x_label_area_size(46)
                 // plotters' integer ranges are inclusive: lanes 0 to n - 1.
-            .build_cartesian_2d(0..end, (0..lane_count - 1).into_segmented())?;
+                .build_cartesian_2d(0..end, (0..lane_count - 1).into_segmented())?;
             lanes
                 .configure_mesh()
                 .x_labels(8)
