@@ -648,6 +648,16 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         let page = report.render(&stats);
         std::fs::write(path, page)
             .with_context(|| format!("cannot write --report file {}", path.display()))?;
+        if !args.quiet {
+            let fold = report.fold();
+            eprintln!(
+                "cts-audit: report: {} ({} records, {} flagged, {} actors)",
+                report::escape_control(&path.display().to_string()),
+                fold.records,
+                fold.flagged,
+                fold.actors.len()
+            );
+        }
     }
     // The stats are written however the output ended: they say what was read.
     if let Some(path) = &args.stats {
