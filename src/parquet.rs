@@ -9,17 +9,20 @@
 //! let verdict = Analyzer::default()
 //!     .analyze_str(r#"{"trace_id":"t1","trace_name":"payOrder","service_type":"CBC","resource_type":"cloudresouce","time":1718777931170}"#)
 //!     .unwrap();
-//! let mut out = Vec::new();
-//! let mut writer = VerdictParquet::new(&mut out).unwrap();
+//! let path = std::env::temp_dir().join(format!("cts-audit-doc-{}.parquet", std::process::id()));
+//! let mut writer = VerdictParquet::new(std::fs::File::create(&path).unwrap()).unwrap();
 //! writer.push(&verdict).unwrap();
 //! assert_eq!(writer.finish().unwrap(), 1);
-//! assert!(out.starts_with(b"PAR1"));
+//! assert!(std::fs::read(&path).unwrap().starts_with(b"PAR1"));
+//! # std::fs::remove_file(path).unwrap();
 //! ```
 
 use crate::verdict::Verdict;
 use polars::prelude::*;
 use polars_io::parquet::write::{BatchedWriter, ParquetWriter};
 use std::io::Write;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 
 /// Verdicts per row group, written as it fills: a group's rows and their
 /// columns are what the writer holds (about 25 MB at most).
@@ -148,48 +151,99 @@ impl Columns {
 }
 
 /// Writes verdicts to Parquet as they come, a row group every
-/// [`ROWS_PER_GROUP`].
-pub struct VerdictParquet<W: Write> {
-    writer: BatchedWriter<W>,
+/// [`ROWS_PER_GROUP`]. The columns are filled where the verdicts arrive;
+/// each full group is encoded and written on a thread of its own, so the
+/// scan goes on meanwhile. At most one group waits for that thread: memory
+/// stays at about three groups.
+pub struct VerdictParquet<W: Write + Send + 'static> {
     columns: Columns,
     rows: u64,
+    /// Full groups, to the encoder; `None` once it has stopped.
+    groups: Option<SyncSender<Columns>>,
+    encoder: Option<JoinHandle<PolarsResult<()>>>,
+    _out: std::marker::PhantomData<W>,
 }
 
-impl<W: Write> VerdictParquet<W> {
+impl<W: Write + Send + 'static> VerdictParquet<W> {
     /// Starts a Parquet file with [`schema`].
     pub fn new(out: W) -> PolarsResult<Self> {
+        // Snappy: what Spark, Trino and DuckDB read by default, and pure
+        // Rust at full speed (the zstd C code is built at opt-level 0 here,
+        // for the first build's sake: Cargo.toml).
+        let writer = ParquetWriter::new(out)
+            .with_compression(ParquetCompression::Snappy)
+            .batched(&schema())?;
+        let (groups, received) = sync_channel::<Columns>(1);
+        let encoder = std::thread::Builder::new()
+            .name("parquet".into())
+            .spawn(move || encode(writer, received))
+            .map_err(|err| PolarsError::ComputeError(format!("no encoder thread: {err}").into()))?;
         Ok(VerdictParquet {
-            // Snappy: what Spark, Trino and DuckDB read by default, and
-            // pure Rust at full speed (the zstd C code is built at opt-level
-            // 0 here, for the first build's sake: Cargo.toml).
-            writer: ParquetWriter::new(out)
-                .with_compression(ParquetCompression::Snappy)
-                .batched(&schema())?,
             columns: Columns::default(),
             rows: 0,
+            groups: Some(groups),
+            encoder: Some(encoder),
+            _out: std::marker::PhantomData,
         })
     }
 
-    /// Adds one verdict; writes a row group when one is full.
+    /// Adds one verdict; hands a row group to the encoder when one is full.
+    /// An error the encoder met is returned here, at the next full group.
     pub fn push(&mut self, verdict: &Verdict<'_>) -> PolarsResult<()> {
         self.columns.push(verdict);
         self.rows += 1;
         if self.columns.len() >= ROWS_PER_GROUP {
-            let frame = self.columns.take_frame()?;
-            self.writer.write_batch(&frame)?;
+            let group = std::mem::take(&mut self.columns);
+            let sent = self.groups.as_ref().is_some_and(|g| g.send(group).is_ok());
+            if !sent {
+                // The encoder stopped: its error says why.
+                self.groups = None;
+                return self.join();
+            }
         }
         Ok(())
     }
 
     /// Writes the last row group and the footer; the number of rows.
     pub fn finish(mut self) -> PolarsResult<u64> {
-        if self.columns.len() > 0 || self.rows == 0 {
-            let frame = self.columns.take_frame()?;
-            self.writer.write_batch(&frame)?;
+        if let Some(groups) = self.groups.take() {
+            // An empty file still has one (empty) group, with the schema.
+            if self.columns.len() > 0 || self.rows == 0 {
+                // A closed channel means the encoder stopped: join says why.
+                let _ = groups.send(std::mem::take(&mut self.columns));
+            }
         }
-        self.writer.finish()?;
+        self.join()?;
         Ok(self.rows)
     }
+
+    /// Waits for the encoder (its channel closed) and gives its result.
+    fn join(&mut self) -> PolarsResult<()> {
+        self.groups = None;
+        match self.encoder.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(PolarsError::ComputeError(
+                "the Parquet encoder thread panicked".into(),
+            )),
+            None => Err(PolarsError::ComputeError(
+                "the Parquet file was already finished".into(),
+            )),
+        }
+    }
+}
+
+/// The encoder thread: each group as a frame, written as a row group; the
+/// footer once the groups stop coming.
+fn encode<W: Write>(
+    mut writer: BatchedWriter<W>,
+    groups: std::sync::mpsc::Receiver<Columns>,
+) -> PolarsResult<()> {
+    for mut group in groups {
+        let frame = group.take_frame()?;
+        writer.write_batch(&frame)?;
+    }
+    writer.finish()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -198,13 +252,43 @@ mod tests {
     use crate::analyze::Analyzer;
     use polars_io::prelude::{ParquetReader, SerReader};
 
+    fn temp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("cts-audit-parquet-{name}-{}", std::process::id()))
+    }
+
+    /// A writer that fails: the error reaches the caller, nothing hangs.
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_output_that_fails_is_an_error_not_a_hang() {
+        let verdict = Analyzer::default()
+            .analyze_str(r#"{"trace_id":"t1","trace_name":"bindCard","service_type":"CBC","time":1718777931170}"#)
+            .unwrap();
+        let failed = match VerdictParquet::new(Full) {
+            Err(err) => Some(err),
+            Ok(mut writer) => (0..4 * ROWS_PER_GROUP)
+                .find_map(|_| writer.push(&verdict).err())
+                .or_else(|| writer.finish().err()),
+        };
+        let message = failed.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("disk full"), "{message}");
+    }
+
     #[test]
     fn row_groups_are_written_as_verdicts_stream() {
         let verdict = Analyzer::default()
             .analyze_str(r#"{"trace_id":"t1","trace_name":"bindCard","service_type":"CBC","resource_type":"order","time":1718777931170}"#)
             .unwrap();
-        let mut out = Vec::new();
-        let mut writer = VerdictParquet::new(&mut out).unwrap();
+        let path = temp("groups");
+        let mut writer = VerdictParquet::new(std::fs::File::create(&path).unwrap()).unwrap();
         let rows = 2 * ROWS_PER_GROUP + 5;
         for _ in 0..rows {
             writer.push(&verdict).unwrap();
@@ -212,6 +296,8 @@ mod tests {
         // Two full groups are out before the last one is pushed.
         assert_eq!(writer.columns.len(), 5);
         assert_eq!(writer.finish().unwrap(), rows as u64);
+        let out = std::fs::read(&path).unwrap();
+        std::fs::remove_file(path).unwrap();
         let mut reader = ParquetReader::new(std::io::Cursor::new(out));
         assert_eq!(reader.get_metadata().unwrap().row_groups.len(), 3);
         let frame = reader.finish().unwrap();
@@ -221,8 +307,11 @@ mod tests {
 
     #[test]
     fn an_empty_scan_is_a_valid_file_with_the_schema() {
-        let mut out = Vec::new();
-        assert_eq!(VerdictParquet::new(&mut out).unwrap().finish().unwrap(), 0);
+        let path = temp("empty");
+        let writer = VerdictParquet::new(std::fs::File::create(&path).unwrap()).unwrap();
+        assert_eq!(writer.finish().unwrap(), 0);
+        let out = std::fs::read(&path).unwrap();
+        std::fs::remove_file(path).unwrap();
         let frame = ParquetReader::new(std::io::Cursor::new(out))
             .finish()
             .unwrap();

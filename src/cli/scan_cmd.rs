@@ -329,7 +329,7 @@ struct CliSink<W: Write> {
     summary: cts_audit::summary::Summary,
     /// `--format parquet`: the file being written, a row group at a time.
     #[cfg(feature = "summary")]
-    parquet: Option<cts_audit::parquet::VerdictParquet<Box<dyn Write>>>,
+    parquet: Option<cts_audit::parquet::VerdictParquet<Box<dyn Write + Send>>>,
     /// `--report`: the verdicts folded as they come.
     #[cfg(feature = "html")]
     report: Option<cts_audit::report::html::HtmlReport>,
@@ -575,7 +575,7 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         eprintln!("cts-audit: error: --format parquet needs -o FILE");
         return Ok(EXIT_USAGE);
     }
-    let file: Option<Box<dyn Write>> = match &args.output {
+    let file: Option<Box<dyn Write + Send>> = match &args.output {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
@@ -585,7 +585,8 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
         }
         None => None,
     };
-    let (out, parquet_file): (Box<dyn Write>, Option<Box<dyn Write>>) = match (file, parquet) {
+    let (out, parquet_file): (Box<dyn Write>, Option<Box<dyn Write + Send>>) = match (file, parquet)
+    {
         (file, true) => (Box::new(io::sink()), file),
         (Some(file), false) => (file, None),
         (None, false) => (
