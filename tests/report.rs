@@ -600,3 +600,39 @@ fn a_burst_of_failed_bindings_stands_out_on_the_timeline() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any text in any field a trace gives the page: the page stays inert,
+    /// and every record is folded (library, no process per case).
+    #[test]
+    fn any_field_text_renders_inert(
+        texts in proptest::collection::vec(
+            proptest::string::string_regex(
+                r#"(<|>|"|'|&|=|/| |script|img|svg|on[a-z]{1,6}|javascript:|style|iframe|\\u003c|[a-z]{1,4}){0,12}"#
+            ).unwrap(),
+            7,
+        ),
+        failed in proptest::bool::ANY,
+    ) {
+        let trace = json!({
+            "trace_id": "0000beef-2e03-11ef-82de-cf140e2a70fb",
+            "trace_name": if failed { "bindCard" } else { texts[0].as_str() },
+            "service_type": "CBC", "resource_type": texts[1], "resource_name": texts[2],
+            "resource_id": texts[3], "time": T0, "source_ip": texts[4],
+            "trace_rating": if failed { "warning" } else { "normal" }, "code": if failed { 403 } else { 200 },
+            "response": {"error_code": texts[5]},
+            "user": {"name": texts[6], "domain": {"name": texts[5]}},
+        })
+        .to_string();
+        let verdict = Analyzer::default().analyze_str(&trace).unwrap();
+        let mut settings = cts_audit::report::html::ReportSettings::default();
+        settings.inputs = vec![texts[0].clone()];
+        let mut report = cts_audit::report::html::HtmlReport::new(settings);
+        report.add(&verdict);
+        let page = report.render(&cts_audit::scan::Stats::default());
+        assert_inert(&page);
+        proptest::prop_assert_eq!(report.fold().records, 1);
+    }
+}
