@@ -187,7 +187,9 @@ macro_rules! verdict {
             }
 
             /// Puts back what [`Verdict::take_texts`] took.
-            pub fn put_texts(&mut self, texts: [Option<Cow<$lt, str>>; TEXT_FIELDS]) {
+            /// Takes them in that order from any iterator (an array, or
+            /// texts read from a packed form one at a time).
+            pub fn put_texts(&mut self, texts: impl IntoIterator<Item = Option<Cow<$lt, str>>>) {
                 let mut texts = texts.into_iter();
                 $( if <$out_type as Field<$lt>>::IS_TEXT { Field::put_text(&mut self.$out, texts.next().flatten()); } )*
                 $( if <$in_type as Field<$lt>>::IS_TEXT { Field::put_text(&mut self.$int, texts.next().flatten()); } )*
@@ -329,10 +331,10 @@ impl PackedTexts {
         }
     }
 
-    /// The texts again, borrowed, for [`Verdict::put_texts`].
-    pub(crate) fn unpack(&self) -> [Option<Cow<'_, str>>; TEXT_FIELDS] {
+    /// The texts again, borrowed, in order, for [`Verdict::put_texts`].
+    pub(crate) fn unpack(&self) -> impl Iterator<Item = Option<Cow<'_, str>>> + '_ {
         let mut start = 0;
-        self.ends.map(|end| {
+        self.ends.iter().map(move |&end| {
             (end != Self::ABSENT).then(|| {
                 let value = self.text.get(start..end as usize).unwrap_or_default();
                 start = end as usize;
