@@ -168,7 +168,7 @@ th,td{border-bottom:1px solid var(--line);padding:.3rem .45rem;text-align:left;v
 .path{overflow-wrap:anywhere;font-size:.85em}
 table.kv{width:auto;min-width:24rem}
 table.fixed{table-layout:fixed}table.fixed td{overflow-wrap:anywhere}
-.w-time{width:6.6rem}.w-sev{width:5.6rem}.w-actor{width:8.6rem}.w-op{width:9.5rem}.w-res{width:7rem}.w-out{width:6.5rem}.w-cost{width:6.8rem}.w-int{width:5.6rem}
+.w-time{width:9%}.w-sev{width:7%}.w-actor{width:11%}.w-op{width:12.5%}.w-res{width:9%}.w-out{width:8.5%}.w-cost{width:8.5%}.w-int{width:7.5%}
 th{background:var(--panel);font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:.6rem}
@@ -185,7 +185,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .ring{display:inline-block;width:.8em;height:.8em;border-radius:50%;border:2px solid var(--sev);vertical-align:middle}
 ul.reasons{margin:0;padding-left:1.1rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.92em}
-@media print{:root{--bg:#fff;--fg:#000;--muted:#444;--line:#bbb;--panel:#f0f0f0}body{max-width:none;padding:0;font-size:10.5pt}h2{break-after:avoid}thead{display:table-header-group}tr,.card{break-inside:avoid}section{break-before:auto}}
+@page{size:A4 landscape;margin:10mm}
+@media print{:root{--bg:#fff;--fg:#000;--muted:#444;--line:#bbb;--panel:#f0f0f0}body{max-width:none;padding:0;font-size:9pt}h2{break-after:avoid}thead{display:table-header-group}tr,.card{break-inside:avoid}section{break-before:auto}}
 "#;
 
 /// Everything one rendering reads.
