@@ -155,18 +155,18 @@ impl Columns {
 /// each full group is encoded and written on a thread of its own, so the
 /// scan goes on meanwhile. At most one group waits for that thread: memory
 /// stays at about three groups.
-pub struct VerdictParquet<W: Write + Send + 'static> {
+pub struct VerdictParquet {
     columns: Columns,
     rows: u64,
     /// Full groups, to the encoder; `None` once it has stopped.
     groups: Option<SyncSender<Columns>>,
     encoder: Option<JoinHandle<PolarsResult<()>>>,
-    _out: std::marker::PhantomData<W>,
 }
 
-impl<W: Write + Send + 'static> VerdictParquet<W> {
-    /// Starts a Parquet file with [`schema`].
-    pub fn new(out: W) -> PolarsResult<Self> {
+impl VerdictParquet {
+    /// Starts a Parquet file with [`schema`], written to `out` by the
+    /// encoder thread.
+    pub fn new<W: Write + Send + 'static>(out: W) -> PolarsResult<Self> {
         // Snappy: what Spark, Trino and DuckDB read by default, and pure
         // Rust at full speed (the zstd C code is built at opt-level 0 here,
         // for the first build's sake: Cargo.toml).
@@ -183,7 +183,6 @@ impl<W: Write + Send + 'static> VerdictParquet<W> {
             rows: 0,
             groups: Some(groups),
             encoder: Some(encoder),
-            _out: std::marker::PhantomData,
         })
     }
 

@@ -231,8 +231,7 @@ impl Summary {
             }
         }
         if let Some(time) = record.time_ms {
-            group.first_ms = Some(group.first_ms.map_or(time, |t| t.min(time)));
-            group.last_ms = Some(group.last_ms.map_or(time, |t| t.max(time)));
+            crate::trace::widen_time_range(&mut group.first_ms, &mut group.last_ms, time);
         }
     }
 

@@ -841,6 +841,21 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Widens the range `first..=last` to take in `time`: the time a scan, an
+/// actor or a summary group covers.
+///
+/// ```
+/// let (mut first, mut last) = (None, None);
+/// for time in [30, 10, 20] {
+///     cts_audit::trace::widen_time_range(&mut first, &mut last, time);
+/// }
+/// assert_eq!((first, last), (Some(10), Some(30)));
+/// ```
+pub fn widen_time_range(first: &mut Option<i64>, last: &mut Option<i64>, time: i64) {
+    *first = Some(first.map_or(time, |t| t.min(time)));
+    *last = Some(last.map_or(time, |t| t.max(time)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

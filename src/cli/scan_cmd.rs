@@ -329,7 +329,7 @@ struct CliSink<W: Write> {
     summary: cts_audit::summary::Summary,
     /// `--format parquet`: the file being written, a row group at a time.
     #[cfg(feature = "summary")]
-    parquet: Option<cts_audit::parquet::VerdictParquet<Box<dyn Write + Send>>>,
+    parquet: Option<cts_audit::parquet::VerdictParquet>,
     /// `--report`: the verdicts folded as they come.
     #[cfg(feature = "html")]
     report: Option<cts_audit::report::html::HtmlReport>,

@@ -24,7 +24,12 @@ const MAX_REASONS: usize = 8;
 
 /// A text read from a trace, cut to [`MAX_TEXT_CHARS`] (marked `…`).
 pub(crate) fn clip(text: &str) -> String {
-    let kept = prefix(text);
+    clip_to(text, MAX_TEXT_CHARS)
+}
+
+/// `text` cut to `chars` characters, marked `…` when cut.
+pub(crate) fn clip_to(text: &str, chars: usize) -> String {
+    let kept = prefix(text, chars);
     if kept.len() < text.len() {
         format!("{kept}…")
     } else {
@@ -32,13 +37,13 @@ pub(crate) fn clip(text: &str) -> String {
     }
 }
 
-/// The first [`MAX_TEXT_CHARS`] characters of `text`.
-fn prefix(text: &str) -> &str {
+/// The first `chars` characters of `text`.
+fn prefix(text: &str, chars: usize) -> &str {
     // No more bytes than the cap: no more characters either.
-    if text.len() <= MAX_TEXT_CHARS {
+    if text.len() <= chars {
         return text;
     }
-    match text.char_indices().nth(MAX_TEXT_CHARS) {
+    match text.char_indices().nth(chars) {
         Some((at, _)) => &text[..at],
         None => text,
     }
@@ -165,8 +170,7 @@ impl Actor {
         self.records += 1;
         self.flagged += u64::from(flagged);
         if let Some(time) = verdict.time_ms {
-            self.first_ms = Some(self.first_ms.map_or(time, |t| t.min(time)));
-            self.last_ms = Some(self.last_ms.map_or(time, |t| t.max(time)));
+            crate::trace::widen_time_range(&mut self.first_ms, &mut self.last_ms, time);
         }
         if let (true, Some(category)) = (flagged, verdict.category) {
             *self.categories.entry(category).or_default() += 1;
@@ -351,12 +355,6 @@ pub struct Fold {
     listed: BinaryHeap<Listed>,
     /// Flagged records not listed.
     pub left_out: u64,
-    /// Reported records with a cost (`scan --bills`).
-    pub costed: u64,
-    /// Earliest reported record (epoch milliseconds).
-    pub first_ms: Option<i64>,
-    /// Latest reported record (epoch milliseconds).
-    pub last_ms: Option<i64>,
 }
 
 impl Fold {
@@ -374,9 +372,6 @@ impl Fold {
             timeline: Timeline::default(),
             listed: BinaryHeap::new(),
             left_out: 0,
-            costed: 0,
-            first_ms: None,
-            last_ms: None,
         }
     }
 
@@ -385,12 +380,7 @@ impl Fold {
         let flagged = verdict.severity >= Severity::Low;
         self.records += 1;
         self.flagged += u64::from(flagged);
-        self.costed += u64::from(verdict.cost.is_some());
         self.by_severity[verdict.severity as usize] += 1;
-        if let Some(time) = verdict.time_ms {
-            self.first_ms = Some(self.first_ms.map_or(time, |t| t.min(time)));
-            self.last_ms = Some(self.last_ms.map_or(time, |t| t.max(time)));
-        }
         let actor = self.actor(verdict);
         if let Some(entry) = self.actors.get_mut(actor) {
             entry.add(verdict, flagged);
@@ -401,20 +391,21 @@ impl Fold {
         for rule in &verdict.rules {
             self.rules.add(rule, MAX_NAMES);
         }
-        self.operations.add(&operation(verdict), MAX_NAMES);
+        let operation = operation(verdict);
+        self.operations.add(&operation, MAX_NAMES);
         if let Some(time) = verdict.time_ms {
             self.timeline
                 .add(time, actor, verdict.severity, verdict.failed);
         }
-        self.list(verdict, actor);
+        self.list(verdict, actor, operation);
     }
 
     /// The index of the verdict's actor, made on first sight; past
     /// [`MAX_ACTORS`], the overflow row's.
     fn actor(&mut self, verdict: &Verdict<'_>) -> usize {
         let seen = ActorRef {
-            user: verdict.user.as_deref().map(prefix),
-            domain: verdict.domain.as_deref().map(prefix),
+            user: verdict.user.as_deref().map(|t| prefix(t, MAX_TEXT_CHARS)),
+            domain: verdict.domain.as_deref().map(|t| prefix(t, MAX_TEXT_CHARS)),
         };
         if let Some(&at) = self.actor_index.get(&seen) {
             return at;
@@ -441,7 +432,7 @@ impl Fold {
         MAX_ACTORS
     }
 
-    fn list(&mut self, verdict: &Verdict<'_>, actor: usize) {
+    fn list(&mut self, verdict: &Verdict<'_>, actor: usize, operation: String) {
         let seq = self.flagged;
         let severity = verdict.severity;
         let time_ms = verdict.time_ms;
@@ -475,17 +466,16 @@ impl Fold {
             }),
             (kind, None, None) => kind.as_deref().map(clip),
         };
-        let actor_name = self.actors.get(actor).map(Actor::name).unwrap_or_default();
         self.listed.push(Listed {
             time_ms,
             severity,
             seq,
-            actor: if actor == MAX_ACTORS {
-                clip(verdict.user.as_deref().unwrap_or("(no user)"))
-            } else {
-                actor_name
+            // Past the cap, the record still names its own user.
+            actor: match self.actors.get(actor) {
+                Some(kept) if !kept.overflow => kept.name(),
+                _ => clip(verdict.user.as_deref().unwrap_or("(no user)")),
             },
-            operation: operation(verdict),
+            operation,
             trace_name: verdict.trace_name.as_deref().map(clip),
             category: verdict.category,
             resource,

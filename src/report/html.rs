@@ -682,19 +682,14 @@ fn timeline_svg(fold: &Fold, lanes: usize, offset: FixedOffset, zone: &str) -> O
         timeline.buckets.keys().map(|(t, ..)| t).max()?,
     );
     let span = (last - first).max(1);
-    let (width, unit) = COLUMN_WIDTHS
+    let (width, column_label) = COLUMN_WIDTHS
         .iter()
-        .copied()
         .find(|(w, _)| *w >= timeline.width_ms && span / w < MAX_COLUMNS)
+        .map(|&(w, label)| (w, label.to_owned()))
         .unwrap_or_else(|| {
             let days = (span / MAX_COLUMNS / 86_400_000 + 1).max(timeline.width_ms / 86_400_000);
-            (days * 86_400_000, "many days")
+            (days * 86_400_000, format!("{days} days"))
         });
-    let column_label = if unit == "many days" {
-        format!("{} days", width / 86_400_000)
-    } else {
-        unit.to_owned()
-    };
     // The top actors by flagged records take a lane each; the rest share one.
     let mut by_actor: BTreeMap<usize, u64> = BTreeMap::new();
     for (&(_, actor, _, _), &count) in &timeline.buckets {
@@ -708,11 +703,7 @@ fn timeline_svg(fold: &Fold, lanes: usize, offset: FixedOffset, zone: &str) -> O
     let mut names: Vec<String> = top
         .iter()
         .map(|&a| {
-            let name = fold.actors.get(a).map(Actor::name).unwrap_or_default();
-            match name.char_indices().nth(26) {
-                Some((at, _)) => format!("{}…", &name[..at]),
-                None => name,
-            }
+            super::fold::clip_to(&fold.actors.get(a).map(Actor::name).unwrap_or_default(), 26)
         })
         .collect();
     if others {

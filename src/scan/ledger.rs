@@ -214,8 +214,11 @@ impl Ledger<'_> {
             }
             stats.failed += u64::from(outcome.failed);
             if let Some(time) = outcome.time_ms {
-                stats.first_time_ms = Some(stats.first_time_ms.map_or(time, |t| t.min(time)));
-                stats.last_time_ms = Some(stats.last_time_ms.map_or(time, |t| t.max(time)));
+                crate::trace::widen_time_range(
+                    &mut stats.first_time_ms,
+                    &mut stats.last_time_ms,
+                    time,
+                );
             }
             if seen == Some(Seen::Conflict) {
                 stats.conflicts += 1;

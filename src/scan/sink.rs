@@ -189,12 +189,12 @@ impl Opened<'_> {
     }
 }
 
-/// Where one emitted record is in an [`Emitted`].
+/// Where one emitted record is in an [`Emitted`]: its rendered bytes, its
+/// verdict, or both.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Span {
-    Bytes(u32, u32),
-    Verdict(u32),
-    Both(u32, u32, u32),
+pub(super) struct Span {
+    bytes: Option<(u32, u32)>,
+    verdict: Option<u32>,
 }
 
 impl Emitted {
@@ -203,18 +203,16 @@ impl Emitted {
         // Units and batches are far under 4 GiB, and hold far fewer than 4
         // billion records.
         let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        if options.format == Format::Verdicts {
+        let bytes = (options.format != Format::Verdicts).then(|| {
+            let start = self.bytes.len();
+            report::render(&verdict, options.format, &options.rules, &mut self.bytes);
+            (at(start), at(self.bytes.len()))
+        });
+        let verdict = (bytes.is_none() || options.keep_verdicts).then(|| {
             self.keep(verdict);
-            return Span::Verdict(at(self.verdicts.len() - 1));
-        }
-        let start = self.bytes.len();
-        report::render(&verdict, options.format, &options.rules, &mut self.bytes);
-        let bytes = (at(start), at(self.bytes.len()));
-        if options.keep_verdicts {
-            self.keep(verdict);
-            return Span::Both(bytes.0, bytes.1, at(self.verdicts.len() - 1));
-        }
-        Span::Bytes(bytes.0, bytes.1)
+            at(self.verdicts.len() - 1)
+        });
+        Span { bytes, verdict }
     }
 
     /// Keeps a verdict, detached from the input: its texts packed.
@@ -226,12 +224,8 @@ impl Emitted {
 
     /// Opens the record at `span`, once: its verdict is taken out.
     pub(super) fn open(&mut self, span: Span) -> Opened<'_> {
-        let (bytes, verdict) = match span {
-            Span::Bytes(start, end) => (Some((start, end)), None),
-            Span::Verdict(at) => (None, Some(at)),
-            Span::Both(start, end, at) => (Some((start, end)), Some(at)),
-        };
-        let verdict = verdict
+        let verdict = span
+            .verdict
             .and_then(|at| self.verdicts.get_mut(at as usize))
             .map(|(verdict, texts)| {
                 let mut verdict: Verdict<'_> = std::mem::take(verdict);
@@ -239,7 +233,9 @@ impl Emitted {
                 verdict
             });
         Opened {
-            bytes: bytes.and_then(|(start, end)| self.bytes.get(start as usize..end as usize)),
+            bytes: span
+                .bytes
+                .and_then(|(start, end)| self.bytes.get(start as usize..end as usize)),
             verdict,
         }
     }
@@ -250,10 +246,9 @@ impl Emitted {
         let verdicts = u32::try_from(self.verdicts.len()).unwrap_or(u32::MAX);
         self.bytes.extend_from_slice(&other.bytes);
         self.verdicts.extend(other.verdicts);
-        move |span| match span {
-            Span::Bytes(start, end) => Span::Bytes(start + bytes, end + bytes),
-            Span::Verdict(at) => Span::Verdict(at + verdicts),
-            Span::Both(start, end, at) => Span::Both(start + bytes, end + bytes, at + verdicts),
+        move |span| Span {
+            bytes: span.bytes.map(|(start, end)| (start + bytes, end + bytes)),
+            verdict: span.verdict.map(|at| at + verdicts),
         }
     }
 }
